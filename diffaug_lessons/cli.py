@@ -1,0 +1,150 @@
+"""Command line: ``python -m diffaug_lessons train|reproduce|runs``.
+
+Examples::
+
+    python -m diffaug_lessons train --strategy diffaugment --n-train 100 --steps 3000
+    python -m diffaug_lessons reproduce --out report/
+    python -m diffaug_lessons runs
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .train import PRESETS, TrainConfig, lesson_config
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    """One --option per TrainConfig field, with the field's type and default in --help."""
+    parser.add_argument("--preset", choices=PRESETS, help="start from this preset (default: from the device)")
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default
+        kind = str(field.type)
+        if "bool" in kind:
+            parser.add_argument(flag, type=_parse_bool, metavar="{true,false}", help=f"default {default}")
+        elif "tuple" in kind:
+            parser.add_argument(flag, type=float, nargs=2, help=f"default {default}")
+        elif "int" in kind and "float" not in kind:
+            parser.add_argument(flag, type=_optional(int), help=f"default {default}")
+        elif "float" in kind:
+            parser.add_argument(flag, type=_optional(float), help=f"default {default}")
+        else:
+            parser.add_argument(flag, help=f"default {default!r}")
+
+
+def _parse_bool(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean; use true or false")
+
+
+def _optional(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        if text.lower() == "none":
+            return None
+        try:
+            return kind(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__} (or none)") from error
+
+    return parse
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig the options describe (options left out keep the preset's values)."""
+    overrides = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(TrainConfig)
+        if getattr(args, field.name, None) is not None
+    }
+    if "fraction" in overrides and "n_train" not in overrides:
+        overrides["n_train"] = None
+    return lesson_config(args.preset, **overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m diffaug_lessons", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train_parser = commands.add_parser("train", help="train one experiment (cached: a finished run is loaded)")
+    _add_config_options(train_parser)
+    train_parser.add_argument("--retrain", action="store_true", help="train again even if the cache has this run")
+    train_parser.add_argument("--run-dir", type=Path, help="save the run here instead of the cache")
+
+    reproduce_parser = commands.add_parser(
+        "reproduce", help="the grid behind the lessons: four strategies x data amounts; writes a report"
+    )
+    reproduce_parser.add_argument("--preset", choices=PRESETS, help="cpu, gpu or quick (default: from the device)")
+    reproduce_parser.add_argument("--dataset", default="digits", help="default digits")
+    reproduce_parser.add_argument("--amounts", type=int, nargs="+", help="training-set sizes (default: preset's)")
+    reproduce_parser.add_argument("--steps", type=int, help="training steps per run (default: preset's)")
+    reproduce_parser.add_argument("--out", type=Path, default=Path("report"), help="report folder (default report/)")
+    reproduce_parser.add_argument("--retrain", action="store_true", help="retrain runs found in the cache")
+
+    commands.add_parser("runs", help="list the saved runs in the cache")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            return _train(args)
+        if args.command == "reproduce":
+            return _reproduce(args)
+        return _list_runs()
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .runs import Run, cached_train
+    from .train import train
+
+    config = config_from_args(args)
+    if args.run_dir is not None:
+        train(config, run_dir=args.run_dir)
+        run = Run(args.run_dir)
+    else:
+        run = cached_train(config, retrain=args.retrain)
+    last = run.history[-1]
+    print(f"run saved in {run.path}")
+    print(
+        f"step {last['step']}: FID {last['fid']:.2f}, KID {last['kid']:.4f}, "
+        f"D on training reals {last['d_train']:.2f}, held-out reals {last['d_heldout']:.2f}, fakes {last['d_fake']:.2f}"
+    )
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from .experiments import reproduce
+
+    report = reproduce(
+        preset=args.preset, dataset=args.dataset, amounts=args.amounts, steps=args.steps, out=args.out,
+        retrain=args.retrain,
+    )
+    print(report.read_text())
+    return 0
+
+
+def _list_runs() -> int:
+    from .runs import list_runs
+
+    runs = list_runs()
+    if not runs:
+        print("no saved runs yet")
+    for run in runs:
+        history = run.history
+        fid = f"FID {history[-1]['fid']:.2f}" if history else "no evaluation yet"
+        print(f"{run.status:9s} {run.path.name}  {fid}")
+    return 0

@@ -1,0 +1,272 @@
+"""How good are the samples, and is D memorising?
+
+- FID and KID come from torchmetrics (maintained, offline, accepts any feature network).
+- Features: for the embedded datasets a small classifier trained once on that dataset
+  (seeded, cached under ``settings.home()``); for CIFAR and image folders NVIDIA's
+  TorchScript Inception (``inception-2015-12-05.pt``), downloaded once, or taken from
+  the path in ``DIFFAUG_LESSONS_INCEPTION``.
+- ``discriminator_report``: D's mean output and accuracy on a set of images; the gap
+  between training and held-out reals is the overfitting signal of lesson 01.
+- ``memorisation``: how close generated samples sit to their nearest training image,
+  relative to how close unseen reals sit.
+
+All images are NCHW in [-1, 1].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+from torchmetrics.image.kid import KernelInceptionDistance
+
+from . import settings
+from .atomic import atomic_save_torch
+
+Tensor = torch.Tensor
+
+FEATURE_NET_VERSION = 1
+EMBEDDED_DATASETS = ("digits", "shapes")
+INCEPTION_ENV = "DIFFAUG_LESSONS_INCEPTION"
+INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
+
+
+class FeatureClassifier(nn.Module):
+    """A small CNN classifier; its 64-d penultimate layer is the feature space for FID/KID.
+
+    ``forward`` returns features (N, 64) so torchmetrics can use it directly;
+    ``classify`` returns class logits.
+    """
+
+    num_features = 64
+
+    def __init__(self, channels: int, n_classes: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, 1, 1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(64, 64, 3, 1, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
+            nn.Linear(256, self.num_features), nn.ReLU(),
+        )
+        self.head = nn.Linear(self.num_features, n_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x.float())
+
+    def classify(self, x: Tensor) -> Tensor:
+        return self.head(self.body(x.float()))
+
+
+def train_feature_classifier(images: Tensor, labels: Tensor, epochs: int = 15, seed: int = 0) -> FeatureClassifier:
+    """Train a :class:`FeatureClassifier` on (images, labels); deterministic for a seed."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        net = FeatureClassifier(images.shape[1], int(labels.max()) + 1)
+    optimizer = torch.optim.Adam(net.parameters(), lr=2e-3)
+    for _ in range(epochs):
+        order = torch.randperm(len(images), generator=generator)
+        for batch in order.split(64):
+            loss = F.cross_entropy(net.classify(images[batch]), labels[batch])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return net.eval().requires_grad_(False)
+
+
+def feature_network(dataset: str, resolution: int) -> nn.Module:
+    """The feature network for FID/KID on ``dataset`` at ``resolution`` (cached after first use)."""
+    if dataset not in EMBEDDED_DATASETS:
+        return InceptionFeatures()
+    from .data import load_dataset
+
+    path = settings.home() / "features" / f"{dataset}_{resolution}px_v{FEATURE_NET_VERSION}.pt"
+    data = load_dataset(dataset, resolution)
+    net = FeatureClassifier(data.images.shape[1], int(data.labels.max()) + 1)
+    if path.exists():
+        net.load_state_dict(torch.load(path, weights_only=True))
+        return net.eval().requires_grad_(False)
+    net = train_feature_classifier(data.images, data.labels)
+    atomic_save_torch(net.state_dict(), path)
+    return net
+
+
+def classifier_accuracy(net: FeatureClassifier, images: Tensor, labels: Tensor) -> float:
+    """Fraction of ``images`` that ``net`` labels correctly."""
+    with torch.no_grad():
+        return (net.classify(images).argmax(1) == labels).float().mean().item()
+
+
+class InceptionFeatures(nn.Module):
+    """2048-d pool features of NVIDIA's TorchScript Inception-v3 (the network behind reported FIDs).
+
+    Looks for the file at ``$DIFFAUG_LESSONS_INCEPTION``, then in the cache; downloads it
+    if missing. The first download's SHA-256 is recorded beside it and checked on every
+    later load, so a file that changes on disk is refused.
+    """
+
+    num_features = 2048
+
+    def __init__(self) -> None:
+        super().__init__()
+        path = inception_path()
+        self.net = torch.jit.load(str(path), map_location="cpu").eval()
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = ((x.float() + 1) * 127.5).clamp(0, 255).to(torch.uint8)
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        return self.net(x, return_features=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def inception_path(download: bool = True) -> Path:
+    """Path of a verified local copy of ``inception-2015-12-05.pt``."""
+    if os.environ.get(INCEPTION_ENV):
+        path = Path(os.environ[INCEPTION_ENV]).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"{INCEPTION_ENV} points at {path}, which is not a file")
+        return path
+    path = settings.home() / "weights" / "inception-2015-12-05.pt"
+    record = path.with_suffix(".sha256")
+    if path.exists():
+        if record.exists() and record.read_text().strip() != _sha256(path):
+            raise RuntimeError(f"{path} changed since it was downloaded (SHA-256 differs from {record}); delete both and retry")
+        return path
+    if not download:
+        raise FileNotFoundError(f"Inception weights not found at {path}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".part")
+    try:
+        with urllib.request.urlopen(INCEPTION_URL, timeout=60) as response, open(partial, "wb") as f:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                f.write(block)
+    except (urllib.error.URLError, OSError) as error:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(
+            f"could not download the Inception network for FID ({error}).\n"
+            f"Fetch {INCEPTION_URL}\nand put it at {path}, or set {INCEPTION_ENV} to a local copy."
+        ) from error
+    os.replace(partial, path)
+    record.write_text(_sha256(path) + "\n")
+    return path
+
+
+# ---------------------------------------------------------------------------
+# FID / KID against a fixed set of reals
+# ---------------------------------------------------------------------------
+
+
+class FidKid:
+    """FID and KID of generated images against a fixed reference set.
+
+    The reference features are computed once; each :meth:`score` call only embeds the fakes.
+    Compare scores only at the same number of fakes: FID is biased at small sample sizes.
+    """
+
+    def __init__(self, features: nn.Module, reals: Tensor, kid_subsets: int = 20, kid_subset_size: int = 100) -> None:
+        self.device = reals.device
+        self.kid_subsets, self.kid_subset_size = kid_subsets, min(kid_subset_size, len(reals))
+        self.fid = FrechetInceptionDistance(feature=features, reset_real_features=False).to(self.device)
+        self.kid = KernelInceptionDistance(
+            feature=features, reset_real_features=False, subsets=kid_subsets, subset_size=self.kid_subset_size
+        ).to(self.device)
+        with torch.no_grad():
+            for batch in reals.split(256):
+                self.fid.update(batch, real=True)
+                self.kid.update(batch, real=True)
+
+    @torch.no_grad()
+    def score(self, fakes: Tensor) -> tuple[float, float]:
+        """(FID, KID) of ``fakes`` (N, C, H, W) in [-1, 1] against the reference reals."""
+        self.fid.reset()
+        self.kid.reset()
+        self.kid.subset_size = min(self.kid_subset_size, len(fakes))
+        for batch in fakes.to(self.device).split(256):
+            self.fid.update(batch, real=False)
+            self.kid.update(batch, real=False)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)  # KID draws random subsets: keep the score repeatable
+            kid_mean, _ = self.kid.compute()
+        return float(self.fid.compute()), float(kid_mean)
+
+
+# ---------------------------------------------------------------------------
+# What D thinks, and memorisation
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class DReport:
+    """D's verdict on a set of images: mean of sigmoid(D) and the fraction judged correctly."""
+
+    mean_output: float
+    accuracy: float
+
+
+@torch.no_grad()
+def discriminator_report(
+    D: nn.Module, images: Tensor, is_real: bool, T: Callable[[Tensor], Tensor] | None = None, batch_size: int = 256
+) -> DReport:
+    """D's mean output (sigmoid of the logit, 1 = "real") and accuracy on ``images``.
+
+    A real image is judged correctly when D's logit is > 0, a fake when it is < 0.
+    With ``T`` the images are augmented first (what D sees during training).
+    """
+    logits = []
+    for batch in images.split(batch_size):
+        logits.append(D(T(batch) if T is not None else batch).float())
+    logit = torch.cat(logits)
+    correct = logit > 0 if is_real else logit < 0
+    return DReport(torch.sigmoid(logit).mean().item(), correct.float().mean().item())
+
+
+@torch.no_grad()
+def nearest_neighbours(queries: Tensor, references: Tensor, batch_size: int = 512) -> tuple[Tensor, Tensor]:
+    """For each query image, the L2 distance to its nearest reference image and that image's index."""
+    flat_refs = references.flatten(1).float()
+    distances, indices = [], []
+    for batch in queries.flatten(1).float().split(batch_size):
+        d = torch.cdist(batch, flat_refs)
+        best = d.min(dim=1)
+        distances.append(best.values)
+        indices.append(best.indices)
+    return torch.cat(distances), torch.cat(indices)
+
+
+@dataclass
+class Memorisation:
+    """Nearest-training-image distances of samples, relative to those of unseen reals.
+
+    ``ratio`` = median distance of generated samples to their nearest training image /
+    median distance of held-out reals to theirs. Around 1: samples are as novel as fresh
+    data. Well below 1: G reproduces its training images.
+    """
+
+    sample_distance: float
+    heldout_distance: float
+    ratio: float
+
+
+def memorisation(samples: Tensor, train_images: Tensor, heldout_images: Tensor) -> Memorisation:
+    """Compare how close ``samples`` and ``heldout_images`` come to ``train_images``."""
+    sample_d, _ = nearest_neighbours(samples, train_images)
+    heldout_d, _ = nearest_neighbours(heldout_images, train_images)
+    s, h = sample_d.median().item(), heldout_d.median().item()
+    return Memorisation(s, h, s / h if h > 0 else float("nan"))

@@ -1,0 +1,559 @@
+"""One GAN experiment: the training loop of the lessons.
+
+The paper's four strategies differ only in *where T is applied*. That is the table
+``WHERE_T_IS_APPLIED`` and the few lines of :func:`train_step` marked "the lesson".
+Everything else here is plumbing: data, evaluation at intervals, EMA, ADA, checkpoints.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import __version__, settings
+from .augment import Strengths, apply, parse_policy, sample_params
+from .data import DATASETS, ImageSet, load_dataset, train_heldout_split
+from .errors import check_choice, check_range
+from .metrics import FidKid, discriminator_report, feature_network
+from .models import ARCHITECTURES, build_models
+
+Tensor = torch.Tensor
+
+STRATEGIES = ("none", "reals_only", "d_only", "diffaugment")
+LOSSES = ("nonsaturating", "hinge")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# Where T is applied: the whole difference between the paper's four strategies.
+#                     D step: reals   D step: fakes   G step: fakes (gradient through T)
+WHERE_T_IS_APPLIED = {
+    "none":        (False,          False,          False),
+    "reals_only":  (True,           False,          False),
+    "d_only":      (True,           True,           False),
+    "diffaugment": (True,           True,           True),
+}  # fmt: skip
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines one experiment. Same config + same seed = same numbers (on CPU)."""
+
+    # data
+    dataset: str = "digits"
+    resolution: int = 16
+    n_train: int | None = 100  # training images; or give `fraction` instead
+    fraction: float | None = None
+    n_heldout: int = 500  # reals of the same distribution D never trains on
+    data_path: str | None = None  # image folder, for dataset="folder"
+    flip_reals: bool = False  # random x-flip of reals, applied in every strategy (not part of T)
+    # what the lessons vary
+    strategy: str = "none"
+    policy: str = "color,translation,cutout"
+    translation_ratio: float = 0.125
+    cutout_ratio: float = 0.5
+    color_strength: float = 1.0
+    p: float = 1.0  # probability each op of T applies to each image (initial p when adaptive)
+    ada_target: float | None = None  # adapt p so that E[sign(D(x_real))] moves to this (ADA: 0.6)
+    ada_kimg: float = 10.0  # images for p to move by 1 (ADA used 500; small runs need faster)
+    ada_interval: int = 4
+    # models
+    architecture: str = "dcgan"
+    z_dim: int = 64
+    g_width: int = 32
+    d_width: int = 32
+    spectral_norm: bool = True
+    loss: str = "nonsaturating"
+    # optimisation
+    steps: int = 2000
+    batch_size: int = 32
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    ema_decay: float | None = 0.999
+    # bookkeeping
+    eval_every: int = 250
+    n_eval_samples: int = 500
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = False  # bf16 autocast (CUDA)
+    channels_last: bool = False
+    compile: bool = False  # torch.compile G and D
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON gives lists back
+        self.validate()
+
+    def validate(self) -> None:
+        """Refuse impossible settings with a message naming the value and the valid choices."""
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("strategy", self.strategy, STRATEGIES)
+        check_choice("architecture", self.architecture, ARCHITECTURES)
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("device", self.device, DEVICES)
+        parse_policy(self.policy)
+        Strengths(self.translation_ratio, self.cutout_ratio, self.color_strength, self.p)
+        allowed = (32,) if self.architecture == "resnet" else (8, 16, 32, 64)
+        if self.resolution not in allowed:
+            raise ValueError(
+                f"resolution {self.resolution} does not work with architecture {self.architecture!r}; "
+                f"choose from {', '.join(map(str, allowed))}"
+            )
+        for name in ("steps", "batch_size", "eval_every", "n_eval_samples", "z_dim", "g_width", "d_width"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if self.n_train is not None and self.fraction is not None:
+            raise ValueError(f"give n_train ({self.n_train}) or fraction ({self.fraction}), not both")
+        if self.n_train is not None and (not isinstance(self.n_train, int) or self.n_train <= 0):
+            raise ValueError(f"n_train must be a positive integer; got {self.n_train!r}")
+        if self.fraction is not None and not (0 < self.fraction <= 1):
+            raise ValueError(f"fraction must be in (0, 1]; got {self.fraction!r}")
+        if self.n_train is not None and self.batch_size > self.n_train:
+            raise ValueError(f"batch_size {self.batch_size} is larger than the {self.n_train} training images")
+        if self.ada_target is not None:
+            check_range("ada_target", self.ada_target, -1.0, 1.0)
+        if self.ema_decay is not None:
+            check_range("ema_decay", self.ema_decay, 0.0, 1.0)
+        if self.dataset == "folder" and not self.data_path:
+            raise ValueError("dataset='folder' needs data_path, the folder of images")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config field(s) {', '.join(unknown)}; valid fields: {', '.join(sorted(known))}")
+        return cls(**values)
+
+    def key(self) -> str:
+        """A short hash of the config and the package version: the run cache's key."""
+        text = json.dumps({"config": self.to_dict(), "version": __version__}, sort_keys=True)
+        return hashlib.sha1(text.encode()).hexdigest()[:10]
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+
+# ---------------------------------------------------------------------------
+# The training step: the lesson
+# ---------------------------------------------------------------------------
+
+
+def d_loss(loss: str, d_real: Tensor, d_fake: Tensor) -> Tensor:
+    """Discriminator loss: non-saturating f = softplus, or hinge."""
+    if loss == "hinge":
+        return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+    return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+
+
+def g_loss(loss: str, d_fake: Tensor) -> Tensor:
+    """Generator loss: non-saturating softplus(-D(.)), or hinge -D(.)."""
+    if loss == "hinge":
+        return -d_fake.mean()
+    return F.softplus(-d_fake).mean()
+
+
+@dataclass
+class StepOutput:
+    loss_d: Tensor
+    loss_g: Tensor
+    d_real_logits: Tensor  # what D said on the (possibly augmented) training reals, for ADA
+
+
+def train_step(
+    G: nn.Module,
+    D: nn.Module,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    x_real: Tensor,
+    z: Tensor,
+    T: Callable[[Tensor], Tensor],
+    strategy: str,
+    loss: str = "nonsaturating",
+    autocast: Callable[[], Any] = torch.autocast,
+) -> StepOutput:
+    """One D step and one G step. ``strategy`` decides where T is applied."""
+    augment_reals_in_d, augment_fakes_in_d, augment_fakes_in_g = WHERE_T_IS_APPLIED[strategy]
+
+    # D step: L_D = f(-D(x or T(x))) + f(D(G(z) or T(G(z))))
+    with autocast():
+        x_fake = G(z)
+        d_real = D(T(x_real) if augment_reals_in_d else x_real)
+        d_fake = D(T(x_fake.detach()) if augment_fakes_in_d else x_fake.detach())
+        loss_d = d_loss(loss, d_real, d_fake)
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+
+    # G step: L_G = f(-D(G(z) or T(G(z)))); with DiffAugment the gradient flows through T into G
+    D.requires_grad_(False)
+    with autocast():
+        loss_g = g_loss(loss, D(T(x_fake) if augment_fakes_in_g else x_fake))
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    D.requires_grad_(True)
+    return StepOutput(loss_d.detach(), loss_g.detach(), d_real.detach())
+
+
+# ---------------------------------------------------------------------------
+# Plumbing
+# ---------------------------------------------------------------------------
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class TrainingStopped(Exception):
+    """Raised by a callback (or the dashboard's Stop) to end a run cleanly and save it."""
+
+
+def resolve_device(device: str) -> torch.device:
+    """'auto' picks CUDA, then Apple's MPS, then the CPU."""
+    check_choice("device", device, DEVICES)
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)
+
+
+def load_split(config: TrainConfig) -> tuple[ImageSet, ImageSet]:
+    """(training subset, held-out reals) for ``config``; they never overlap."""
+    if config.dataset in ("cifar10", "cifar100"):
+        train_set = load_dataset(config.dataset, config.resolution, split="train")
+        test_set = load_dataset(config.dataset, config.resolution, split="test")
+        return train_heldout_split(
+            train_set, n_train=config.n_train, fraction=config.fraction, n_heldout=config.n_heldout,
+            seed=config.seed, heldout_from=test_set,
+        )
+    dataset = load_dataset(config.dataset, config.resolution, path=config.data_path)
+    return train_heldout_split(
+        dataset, n_train=config.n_train, fraction=config.fraction, n_heldout=config.n_heldout, seed=config.seed
+    )
+
+
+@dataclass
+class Record:
+    """What a callback receives at each evaluation: the metrics row and a sample grid batch."""
+
+    row: dict[str, float]
+    samples: Tensor  # (64, C, H, W) in [-1, 1], from the fixed z
+    step: int
+    total_steps: int
+
+
+@dataclass
+class TrainResult:
+    config: TrainConfig
+    history: list[dict[str, float]]
+    G: nn.Module  # the EMA generator when ema_decay is set
+    D: nn.Module
+    train_set: ImageSet
+    heldout_set: ImageSet
+    samples: Tensor  # final sample batch from the fixed z
+    status: str = "complete"  # or "stopped"
+    run_dir: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _ema_update(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for p_ema, p in zip(G_ema.parameters(), G.parameters()):
+            p_ema.lerp_(p, 1 - decay)
+        for b_ema, b in zip(G_ema.buffers(), G.buffers()):
+            b_ema.copy_(b)
+
+
+class Experiment:
+    """The state of one training run; :func:`train` drives it.
+
+    Kept as an object so a checkpoint can capture all of it and a resumed run continues
+    with the very same random streams.
+    """
+
+    def __init__(self, config: TrainConfig) -> None:
+        config.validate()
+        self.config = config
+        self.device = resolve_device(config.device)
+        self.train_set, self.heldout_set = load_split(config)
+        if config.batch_size > len(self.train_set):
+            raise ValueError(f"batch_size {config.batch_size} is larger than the {len(self.train_set)} training images")
+        torch.manual_seed(config.seed)
+        channels = self.train_set.images.shape[1]
+        self.G, self.D = build_models(
+            config.architecture, channels, config.resolution, config.z_dim, config.g_width, config.d_width,
+            config.spectral_norm,
+        )
+        memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        self.G.to(self.device, memory_format=memory_format)
+        self.D.to(self.device, memory_format=memory_format)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False) if config.ema_decay else None
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=config.betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=config.betas)
+        self.reals = self.train_set.images.to(self.device)
+        self.heldout = self.heldout_set.images.to(self.device)
+        self.data_generator = torch.Generator().manual_seed(config.seed + 1)
+        fixed = torch.Generator().manual_seed(config.seed + 2)
+        self.z_fixed = torch.randn(max(64, config.n_eval_samples), config.z_dim, generator=fixed).to(self.device)
+        self.strengths = Strengths(config.translation_ratio, config.cutout_ratio, config.color_strength, config.p)
+        self.step = 0
+        self.history: list[dict[str, float]] = []
+        self.sums = {"loss_d": 0.0, "loss_g": 0.0, "sign_real": 0.0, "n": 0}
+        self.ada_sign_sum, self.ada_count = 0.0, 0
+        self.train_seconds = 0.0
+        self._fidkid: FidKid | None = None
+        self._G_step = torch.compile(self.G) if config.compile else self.G
+        self._D_step = torch.compile(self.D) if config.compile else self.D
+
+    # -- T and data -------------------------------------------------------
+    def T(self, x: Tensor) -> Tensor:
+        """The training-time augmentation with the current strengths (p may adapt)."""
+        return apply(x, sample_params(x, self.config.policy, self.strengths))
+
+    def T_eval(self, step: int) -> Callable[[Tensor], Tensor]:
+        """T with its own seeded generator, so evaluation never disturbs the training streams."""
+        generator = torch.Generator().manual_seed(self.config.seed * 100_003 + step)
+        return lambda x: apply(x, sample_params(x, self.config.policy, self.strengths, generator))
+
+    def next_batch(self) -> tuple[Tensor, Tensor]:
+        n = self.config.batch_size
+        index = torch.randint(len(self.reals), (n,), generator=self.data_generator).to(self.device)
+        x_real = self.reals[index]
+        if self.config.flip_reals:
+            flip = (torch.rand(n, generator=self.data_generator) < 0.5).to(self.device)
+            x_real = torch.where(flip.view(-1, 1, 1, 1), x_real.flip(3), x_real)
+        z = torch.randn(n, self.config.z_dim, generator=self.data_generator).to(self.device)
+        if self.config.channels_last:
+            x_real = x_real.contiguous(memory_format=torch.channels_last)
+        return x_real, z
+
+    def autocast(self) -> Any:
+        enabled = self.config.amp and self.device.type == "cuda"
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=enabled)
+
+    # -- one step -------------------------------------------------------------
+    def run_step(self) -> None:
+        x_real, z = self.next_batch()
+        out = train_step(
+            self._G_step, self._D_step, self.opt_g, self.opt_d, x_real, z, self.T, self.config.strategy,
+            self.config.loss, self.autocast,
+        )
+        if self.G_ema is not None:
+            _ema_update(self.G_ema, self.G, self.config.ema_decay)
+        # Kept as tensors: no host-device sync until the next evaluation.
+        sign = out.d_real_logits.sign().mean()
+        self.sums["loss_d"] = self.sums["loss_d"] + out.loss_d
+        self.sums["loss_g"] = self.sums["loss_g"] + out.loss_g
+        self.sums["sign_real"] = self.sums["sign_real"] + sign
+        self.sums["n"] += 1
+        if self.config.ada_target is not None:
+            self.ada_sign_sum = self.ada_sign_sum + sign
+            self.ada_count += 1
+            if self.ada_count == self.config.ada_interval:
+                self._adjust_p()
+        self.step += 1
+
+    def _adjust_p(self) -> None:
+        """ADA: move p towards the value at which E[sign(D(x_real))] equals the target."""
+        r_t = float(self.ada_sign_sum) / self.ada_count
+        images = self.config.batch_size * self.ada_count
+        delta = math.copysign(1.0, r_t - self.config.ada_target) * images / (self.config.ada_kimg * 1000)
+        self.strengths.p = min(max(self.strengths.p + delta, 0.0), 1.0)
+        self.ada_sign_sum, self.ada_count = 0.0, 0
+
+    # -- evaluation -----------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, z: Tensor) -> Tensor:
+        G = self.G_ema if self.G_ema is not None else self.G
+        was_training = G.training
+        G.eval()
+        images = torch.cat([G(batch).float() for batch in z.split(256)])
+        G.train(was_training)
+        return images
+
+    def evaluate(self, elapsed: float) -> Record:
+        """One metrics row: losses, D on train/held-out reals and fakes (raw and with T), FID, KID."""
+        n = self.sums["n"]
+        loss_d, loss_g = (float(self.sums[k]) / max(n, 1) for k in ("loss_d", "loss_g"))
+        if not (math.isfinite(loss_d) and math.isfinite(loss_g)):
+            last = self.history[-1]["step"] if self.history else 0
+            raise TrainingDiverged(
+                f"the {'D' if not math.isfinite(loss_d) else 'G'} loss became {loss_d if not math.isfinite(loss_d) else loss_g} "
+                f"between steps {last} and {self.step}; the last good checkpoint (step {last}) is kept. "
+                "Try lower learning rates (lr_d, lr_g) or spectral_norm=True."
+            )
+        with torch.random.fork_rng(devices=[]):
+            fakes = self.generate(self.z_fixed[: self.config.n_eval_samples])
+            D = self.D.eval()
+            T = self.T_eval(self.step)
+            train_reals = self.reals[: self.config.n_eval_samples]
+            heldout = self.heldout[: self.config.n_eval_samples]
+            row: dict[str, float] = {"step": self.step, "loss_d": loss_d, "loss_g": loss_g}
+            for name, images, is_real in (("train", train_reals, True), ("heldout", heldout, True), ("fake", fakes, False)):
+                raw, augmented = discriminator_report(D, images, is_real), discriminator_report(D, images, is_real, T)
+                row[f"d_{name}"], row[f"acc_{name}"] = raw.mean_output, raw.accuracy
+                row[f"d_{name}_aug"], row[f"acc_{name}_aug"] = augmented.mean_output, augmented.accuracy
+            D.train()
+            row["d_gap"] = row["d_train"] - row["d_heldout"]
+            row["fid"], row["kid"] = self.fidkid().score(fakes)
+        row["p"] = self.strengths.p
+        row["r_t"] = float(self.sums["sign_real"]) / max(n, 1)
+        row["seconds"] = elapsed
+        row["it_per_s"] = n / max(self.train_seconds, 1e-9)
+        self.history.append(row)
+        self.sums = {"loss_d": 0.0, "loss_g": 0.0, "sign_real": 0.0, "n": 0}
+        self.train_seconds = 0.0
+        return Record(row, fakes[:64], self.step, self.config.steps)
+
+    def fidkid(self) -> FidKid:
+        if self._fidkid is None:
+            features = feature_network(self.config.dataset, self.config.resolution).to(self.device)
+            self._fidkid = FidKid(features, self.heldout)
+        return self._fidkid
+
+    # -- checkpoints -------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        state = {
+            "step": self.step,
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "history": self.history,
+            "p": self.strengths.p,
+            "rng_cpu": torch.get_rng_state(),
+            "rng_data": self.data_generator.get_state(),
+            "ada": [float(self.ada_sign_sum), self.ada_count],
+            "sums": {k: float(v) for k, v in self.sums.items()},
+        }
+        if self.G_ema is not None:
+            state["G_ema"] = self.G_ema.state_dict()
+        if self.device.type == "cuda":
+            state["rng_cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step = state["step"]
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        if self.G_ema is not None:
+            self.G_ema.load_state_dict(state["G_ema"])
+        self.history = list(state["history"])
+        self.strengths.p = state["p"]
+        torch.set_rng_state(state["rng_cpu"])
+        self.data_generator.set_state(state["rng_data"])
+        if "rng_cuda" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng_cuda"], self.device)
+        self.ada_sign_sum, self.ada_count = state["ada"][0], int(state["ada"][1])
+        self.sums = dict(state["sums"])
+        self.sums["n"] = int(self.sums["n"])
+
+
+def train(
+    config: TrainConfig,
+    *,
+    run_dir: str | Path | None = None,
+    callbacks: Sequence[Callable[[Record], None]] = (),
+    should_stop: Callable[[], bool] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train one GAN as ``config`` says and return its history and models.
+
+    With ``run_dir`` the run is saved there (config, history, sample grids, checkpoint) and
+    an unfinished run found there is resumed. ``callbacks`` get a :class:`Record` at every
+    evaluation (a notebook can draw live); ``should_stop`` is polled every step, and a
+    stopped run is saved so it can be resumed. KeyboardInterrupt also saves before it propagates.
+    """
+    from . import runs
+
+    experiment = Experiment(config)
+    run = runs.open_run(run_dir, config) if run_dir is not None else None
+    if run is not None and run.has_checkpoint():
+        experiment.load_state_dict(run.load_checkpoint())
+    status = "complete"
+    started = time.perf_counter()
+    bar = tqdm(total=config.steps, initial=experiment.step, desc=config.strategy, disable=not progress, leave=False)
+    try:
+        while experiment.step < config.steps:
+            if should_stop is not None and should_stop():
+                raise TrainingStopped
+            tick = time.perf_counter()
+            experiment.run_step()
+            experiment.train_seconds += time.perf_counter() - tick
+            bar.update(1)
+            if experiment.step % config.eval_every == 0 or experiment.step == config.steps:
+                record = experiment.evaluate(time.perf_counter() - started)
+                bar.set_postfix(fid=f"{record.row['fid']:.1f}", gap=f"{record.row['d_gap']:.2f}")
+                if run is not None:
+                    run.save(experiment, record, status="running" if experiment.step < config.steps else "complete")
+                for callback in callbacks:
+                    callback(record)
+    except (TrainingStopped, KeyboardInterrupt) as interruption:
+        status = "stopped"
+        if run is not None:
+            run.save(experiment, None, status="stopped")
+        if isinstance(interruption, KeyboardInterrupt):
+            raise
+    except TrainingDiverged:
+        if run is not None:
+            run.mark("diverged")
+        raise
+    finally:
+        bar.close()
+        if run is not None:
+            run.close()
+    return TrainResult(
+        config, experiment.history, experiment.G_ema or experiment.G, experiment.D, experiment.train_set,
+        experiment.heldout_set, experiment.generate(experiment.z_fixed[:64]), status,
+        run.path if run is not None else None,
+    )
+
+
+def default_device_preset() -> str:
+    """'gpu' when CUDA is present, else 'cpu'."""
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+PRESETS = ("cpu", "gpu", "quick")
+
+
+def lesson_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
+    """The config the lessons start from, for a preset.
+
+    - ``cpu``: 16x16 digits, small DCGAN; a few minutes per run on a laptop.
+    - ``gpu``: 32x32, wider nets, bf16 autocast, longer.
+    - ``quick``: tiny runs so CI executes every notebook in minutes
+      (chosen automatically when ``DIFFAUG_LESSONS_QUICK=1``).
+    ``overrides`` replace any field.
+    """
+    if preset is None:
+        preset = "quick" if settings.quick_mode() else default_device_preset()
+    check_choice("preset", preset, PRESETS)
+    base: dict[str, Any] = {
+        "cpu": {},
+        "gpu": dict(resolution=32, g_width=64, d_width=64, steps=20_000, batch_size=64, eval_every=1000,
+                    n_eval_samples=1000, amp=True, channels_last=True, device="cuda"),
+        "quick": dict(steps=40, eval_every=20, n_eval_samples=100, n_heldout=100),
+    }[preset]
+    return TrainConfig(**{**base, **overrides})
