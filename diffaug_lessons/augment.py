@@ -383,7 +383,7 @@ def apply(x: Tensor, params: AugmentParams) -> Tensor:
     return x
 
 
-def DiffAugment(  # noqa: N802 - the paper's name
+def DiffAugment(
     x: Tensor,
     policy: str | Sequence[str] = "color,translation,cutout",
     *,
@@ -420,7 +420,7 @@ def make_augment(
     parse_policy(policy)
     strengths = strengths or Strengths()
 
-    def T(x: Tensor) -> Tensor:  # noqa: N802 - the paper's notation
+    def T(x: Tensor) -> Tensor:
         return apply(x, sample_params(x, policy, strengths))
 
     return T

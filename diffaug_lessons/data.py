@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
+from .atomic import atomic_write_bytes
 from .errors import check_choice
 from .settings import HOME_ENV, data_dir
 
@@ -139,11 +140,11 @@ def _resize(images: torch.Tensor, resolution: int) -> torch.Tensor:
     """Bilinear resize of (N, C, H, W) to (N, C, resolution, resolution).
 
     Antialiased, so that shrinking averages pixels instead of skipping them (which would alias).
-    Bilinear weights are non-negative and sum to 1, so [-1, 1] stays [-1, 1].
     """
     if tuple(images.shape[-2:]) == (resolution, resolution):
         return images
-    return F.interpolate(images, size=(resolution, resolution), mode="bilinear", antialias=True)
+    resized = F.interpolate(images, size=(resolution, resolution), mode="bilinear", antialias=True)
+    return resized.clamp(-1, 1)  # the weights average, but float rounding can step a hair past +-1
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -158,7 +159,7 @@ def digits(resolution: int = 16) -> ImageSet:
     """
     from sklearn.datasets import load_digits  # imported here: scikit-learn is slow to import
 
-    _check_resolution(resolution, 8, 64)
+    resolution = _check_resolution(resolution, 8, 64)
     bunch = load_digits()
     images = torch.from_numpy(bunch.images).float().unsqueeze(1) / 8 - 1
     return ImageSet(_resize(images, resolution), torch.from_numpy(bunch.target).long(), "digits")
@@ -189,7 +190,7 @@ def shapes(resolution: int = 16, n: int = 2000, seed: int = 0) -> ImageSet:
     translation augmentations have something to change. Deterministic for a given seed.
     resolution: a power of two from 8 to 256.
     """
-    _check_resolution(resolution, 8, 256)
+    resolution = _check_resolution(resolution, 8, 256)
     if n < 1:
         raise ValueError(f"n must be at least 1; got {n!r}")
     generator = torch.Generator().manual_seed(seed)
@@ -351,11 +352,9 @@ def _cifar(name: str, split: str, root: str | os.PathLike | None, download: bool
     cache = folder / f"{name}-{archive['md5'][:12]}.npz"
     if not cache.exists():
         fetch_verified(archive["url"], tarball, archive["md5"], download=download)
-        arrays = _read_cifar_tarball(tarball, archive)
-        part = cache.with_name(cache.name + ".part")
-        with open(part, "wb") as file:
-            np.savez(file, **arrays)
-        os.replace(part, cache)
+        buffer = io.BytesIO()
+        np.savez(buffer, **_read_cifar_tarball(tarball, archive))
+        atomic_write_bytes(buffer.getvalue(), cache)
     with np.load(cache) as arrays:
         pixels, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
     images = torch.from_numpy(pixels).float() / 127.5 - 1  # uint8 0..255 -> [-1, 1]
@@ -443,14 +442,15 @@ def image_folder(path: str | os.PathLike, resolution: int = 64) -> ImageSet:
     antialiased). resolution: a power of two from 8 to 1024. Other files are skipped with a warning.
     """
     folder = Path(path).expanduser()
-    _check_resolution(resolution, 8, 1024)
+    resolution = _check_resolution(resolution, 8, 1024)
     if not folder.exists():
         raise FileNotFoundError(f"image folder {folder} does not exist")
     if not folder.is_dir():
         raise NotADirectoryError(f"{folder} is a file; image_folder needs a folder of images")
     files = sorted(file for file in folder.rglob("*") if file.is_file())
     image_files = [file for file in files if file.suffix.lower() in IMAGE_EXTENSIONS]
-    _warn_skipped(folder, [file for file in files if file not in image_files], "non-image file")
+    other_files = [file for file in files if file.suffix.lower() not in IMAGE_EXTENSIONS]
+    _warn_skipped(folder, other_files, "non-image file")
     images, unreadable = [], []
     for file in image_files:
         try:

@@ -19,6 +19,7 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,9 +185,11 @@ class FidKid:
         self.device = reals.device
         self.kid_subsets, self.kid_subset_size = kid_subsets, min(kid_subset_size, len(reals))
         self.fid = FrechetInceptionDistance(feature=features, reset_real_features=False).to(self.device)
-        self.kid = KernelInceptionDistance(
-            feature=features, reset_real_features=False, subsets=kid_subsets, subset_size=self.kid_subset_size
-        ).to(self.device)
+        with warnings.catch_warnings():  # it warns that it keeps all features: a few thousand here
+            warnings.simplefilter("ignore", UserWarning)
+            self.kid = KernelInceptionDistance(
+                feature=features, reset_real_features=False, subsets=kid_subsets, subset_size=self.kid_subset_size
+            ).to(self.device)
         with torch.no_grad():
             for batch in reals.split(256):
                 self.fid.update(batch, real=True)

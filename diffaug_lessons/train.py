@@ -7,6 +7,7 @@ Everything else here is plumbing: data, evaluation at intervals, EMA, ADA, check
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import hashlib
@@ -185,7 +186,7 @@ def train_step(
     T: Callable[[Tensor], Tensor],
     strategy: str,
     loss: str = "nonsaturating",
-    autocast: Callable[[], Any] = torch.autocast,
+    autocast: Callable[[], Any] = contextlib.nullcontext,
 ) -> StepOutput:
     """One D step and one G step. ``strategy`` decides where T is applied."""
     augment_reals_in_d, augment_fakes_in_d, augment_fakes_in_g = WHERE_T_IS_APPLIED[strategy]

@@ -1,0 +1,39 @@
+# Two commands for a fresh machine with Python >= 3.10 and pip:
+#   make lab    set up .venv and open the lessons in JupyterLab
+#   make test   set up .venv and run the whole test suite (notebooks included, quick mode)
+# TORCH picks the PyTorch build: the default release from PyPI is a CUDA build on Linux and a
+# CPU/MPS build on macOS; override it for another, e.g. make lab TORCH="torch --index-url ...".
+
+PYTHON ?= python3
+VENV ?= .venv
+TORCH ?= torch==2.13.0
+BIN := $(VENV)/bin
+
+.PHONY: setup lab test notebooks benchmark clean-venv
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet "$(TORCH)"
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+# JupyterLab listens on 127.0.0.1 only and asks for its token (printed in the terminal).
+lab: setup
+	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
+
+test: setup
+	$(BIN)/ruff check diffaug_lessons tests benchmarks
+	DIFFAUG_LESSONS_QUICK=1 $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+# Re-execute every notebook in full CPU mode and store its outputs (what is committed).
+notebooks: setup
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=3600 notebooks/*.ipynb
+
+benchmark: setup
+	$(BIN)/python benchmarks/bench_augment.py
+
+clean-venv:
+	rm -rf $(VENV)

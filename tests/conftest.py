@@ -1,0 +1,31 @@
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _package_home(tmp_path_factory):
+    """Every test session gets its own cache folder: tests never touch a user's runs."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("DIFFAUG_LESSONS_HOME", str(tmp_path_factory.mktemp("home")))
+    mp.delenv("DIFFAUG_LESSONS_QUICK", raising=False)
+    yield
+    mp.undo()
+
+
+@pytest.fixture
+def tiny_config():
+    """A config small enough to train in about a second (the package's own tiny preset)."""
+    from diffaug_lessons.train import TrainConfig
+
+    def make(**overrides):
+        base = dict(resolution=8, g_width=8, d_width=8, z_dim=16, n_train=64, n_heldout=64, batch_size=16,
+                    steps=12, eval_every=4, n_eval_samples=32, device="cpu")
+        return TrainConfig(**{**base, **overrides})
+
+    torch.manual_seed(0)
+    return make
+
+
+# The tests train tiny networks: one thread is faster for them, and it keeps a busy 2-core
+# CI machine from thrashing between competing thread pools.
+torch.set_num_threads(1)
