@@ -53,7 +53,10 @@ def runs_dir() -> Path:
 
 def run_name(config: TrainConfig) -> str:
     """Folder name of a config in the cache: readable prefix + config key."""
-    amount = f"n{config.n_train}" if config.n_train is not None else f"f{config.fraction:g}"
+    if config.n_train is not None:
+        amount = f"n{config.n_train}"
+    else:
+        amount = "all" if config.fraction is None else f"f{config.fraction:g}"
     return f"{config.dataset}-{amount}-{config.strategy}-{config.key()}"
 
 

@@ -154,3 +154,8 @@ def test_meta_json_is_written_last(tiny_config, tmp_path, monkeypatch):
         train(config, run_dir=tmp_path / "run", progress=False)
     monkeypatch.setattr(Run, "mark", real_mark)
     assert json.loads((tmp_path / "run" / "meta.json").read_text())["status"] == before["status"] == "stopped"
+
+
+def test_run_names_say_how_much_data(tiny_config):
+    names = [runs_module.run_name(tiny_config(n_train=n, fraction=f)) for n, f in ((64, None), (None, 0.2), (None, None))]
+    assert [name.split("-")[1] for name in names] == ["n64", "f0.2", "all"]

@@ -1,0 +1,285 @@
+"""How fast is T? Forward + backward time of DiffAugment against its floor, the readable path and kornia.
+
+Run from the repository root::
+
+    python benchmarks/bench_augment.py                 # CPU, all torch threads
+    python benchmarks/bench_augment.py --threads 1 --repeats 9
+    python benchmarks/bench_augment.py --device cuda   # CUDA events, plus the GPU lesson preset
+
+Every figure is the median over ``--repeats`` timed repeats (each repeat runs enough calls to last
+about ``--min-time`` seconds), after warm-up. Timings on a shared machine move with its load: the
+script prints the load average next to the figures; compare ratios rather than milliseconds.
+
+Columns of the first table (all forward + backward of ``color,translation,cutout``, default strengths):
+
+- ``fast``: ``DiffAugment(x)``, i.e. drawing the parameters and the fused path (what training calls);
+- ``apply``: the fused path alone, parameters drawn once beforehand;
+- ``reference``: ``apply_reference(x, sample_params(x, ...))``, the readable per-op formulas;
+- ``kornia``: the closest kornia pipeline (see :func:`kornia_pipeline`), when kornia is installed;
+- ``floor``: one trivial elementwise pass ``x * 1.0`` forward + backward, what any T must at least cost.
+
+The second table times one training step (one D step + one G step) of the lesson presets with
+strategy "none" and "diffaugment", each in a fresh process so that its peak memory is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from diffaug_lessons.augment import DiffAugment, apply, apply_reference, sample_params  # noqa: E402
+
+POLICY = "color,translation,cutout"
+SHAPES = ((64, 3, 32, 32), (64, 3, 64, 64), (32, 3, 128, 128))
+
+
+# ---------------------------------------------------------------------------
+# Timing
+# ---------------------------------------------------------------------------
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _time_calls(fn: Callable[[], object], calls: int, device: torch.device) -> float:
+    """Seconds per call of ``fn`` averaged over ``calls`` back-to-back calls."""
+    if device.type == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(calls):
+            fn()
+        end.record()
+        torch.cuda.synchronize(device)
+        return start.elapsed_time(end) / 1000 / calls
+    begin = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - begin) / calls
+
+
+def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int, min_time: float) -> float:
+    """Median seconds per call over ``repeats`` repeats, after warm-up; each repeat lasts about ``min_time``."""
+    for _ in range(3):
+        fn()
+    _synchronize(device)
+    once = _time_calls(fn, 1, device)
+    calls = max(1, int(min_time / max(once, 1e-7)))
+    return statistics.median(_time_calls(fn, calls, device) for _ in range(repeats))
+
+
+def forward_backward(transform: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> Callable[[], None]:
+    """A closure running ``transform(x)`` and its backward pass with a fixed upstream gradient."""
+    upstream = torch.randn_like(x)
+
+    def step() -> None:
+        x.grad = None
+        transform(x).backward(upstream)
+
+    return step
+
+
+# ---------------------------------------------------------------------------
+# The contenders
+# ---------------------------------------------------------------------------
+
+
+def kornia_pipeline() -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """kornia's nearest equivalent of ``color,translation,cutout``, or None without kornia.
+
+    - ``ColorJitter(brightness=0.5, contrast=0.5, saturation=1.0, order=brightness, contrast, saturation)``:
+      brightness shift in [-0.5, 0.5], contrast and saturation factors in [0.5, 1.5] and [0, 2]
+      (kornia clamps to [0, 1] afterwards, DiffAugment does not);
+    - ``RandomAffine(degrees=0, translate=(1/8, 1/8), resample="nearest", padding_mode="zeros")``:
+      a shift of up to 1/8 of the side through an affine grid sample, zero padding;
+    - ``RandomErasing(scale=(1/4, 1/4), ratio=(1, 1), value=0)``: a square of half the side set to 0
+      (kornia keeps the square inside the image, DiffAugment may clip it at the border).
+
+    Every op with p=1, as in DiffAugment. kornia expects images in [0, 1]; that does not change the cost.
+    """
+    try:
+        import kornia.augmentation as K
+    except ImportError:
+        return None
+    return torch.nn.Sequential(
+        K.ColorJitter(brightness=0.5, contrast=0.5, saturation=1.0, p=1.0, order=[0, 1, 2]),
+        K.RandomAffine(degrees=0.0, translate=(0.125, 0.125), resample="nearest", padding_mode="zeros", p=1.0),
+        K.RandomErasing(scale=(0.25, 0.25), ratio=(1.0, 1.0), value=0.0, p=1.0),
+    )
+
+
+def augment_rows(device: torch.device, repeats: int, min_time: float) -> list[dict[str, object]]:
+    kornia_T = kornia_pipeline()
+    rows = []
+    for shape in SHAPES:
+        x = (torch.rand(shape, device=device) * 2 - 1).requires_grad_(True)
+        params = sample_params(x, POLICY)
+        contenders: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+            "fast": lambda x: DiffAugment(x, POLICY),
+            "apply": lambda x, params=params: apply(x, params),
+            "reference": lambda x: apply_reference(x, sample_params(x, POLICY)),
+            "floor": lambda x: x * 1.0,
+        }
+        if kornia_T is not None:
+            contenders["kornia"] = kornia_T
+        row: dict[str, object] = {"shape": "x".join(map(str, shape))}
+        for name, transform in contenders.items():
+            row[name] = median_seconds(forward_backward(transform, x), device, repeats, min_time) * 1000
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# A training step of the lesson presets, in a fresh process per strategy
+# ---------------------------------------------------------------------------
+
+
+def _current_rss_mib() -> float:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:  # not Linux: no baseline
+        return float("nan")
+
+
+def _peak_rss_mib() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
+
+
+def measure_train_step(preset: str, strategy: str, device: str, repeats: int, min_time: float) -> dict[str, float]:
+    """ms per ``Experiment.run_step()`` (one D step + one G step) on ``device`` and the peak memory of this process."""
+    from diffaug_lessons.train import Experiment, lesson_config
+
+    rss_before = _current_rss_mib()
+    experiment = Experiment(lesson_config(preset, strategy=strategy, device=device))
+    device = experiment.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    for _ in range(5):  # warm-up: allocator, Adam state, lazy inits
+        experiment.run_step()
+    seconds = median_seconds(experiment.run_step, device, repeats, min_time)
+    result = {"ms": seconds * 1000, "peak_rss_mib": _peak_rss_mib(), "rss_before_mib": rss_before}
+    if device.type == "cuda":
+        result["cuda_peak_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return result
+
+
+def train_rows(presets: list[str], device: str, repeats: int, min_time: float, threads: int) -> list[dict[str, object]]:
+    rows = []
+    for preset in presets:
+        row: dict[str, object] = {"preset": preset}
+        for strategy in ("none", "diffaugment"):
+            command = [sys.executable, __file__, "--_train-step", preset, strategy, "--device", device, "--repeats", str(repeats),
+                       "--min-time", str(min_time), "--threads", str(threads)]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                row["error"] = f"{strategy}: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
+                break
+            row[strategy] = json.loads(done.stdout.strip().splitlines()[-1])
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# Report
+# ---------------------------------------------------------------------------
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg()) + f" (1/5/15 min) on {os.cpu_count()} CPUs"
+    except OSError:
+        return "unknown"
+
+
+def print_augment_table(rows: list[dict[str, object]]) -> None:
+    has_kornia = "kornia" in rows[0]
+    names = ["fast", "apply", "reference"] + (["kornia"] if has_kornia else []) + ["floor"]
+    header = f"{'N x C x H x W':<14}" + "".join(f"{n + ' ms':>13}" for n in names)
+    header += f"{'fast/floor':>12}{'ref/fast':>10}" + (f"{'kornia/fast':>13}" if has_kornia else "")
+    print(header)
+    for row in rows:
+        line = f"{row['shape']:<14}" + "".join(f"{row[n]:>13.3f}" for n in names)
+        line += f"{row['fast'] / row['floor']:>12.1f}{row['reference'] / row['fast']:>10.1f}"
+        if has_kornia:
+            line += f"{row['kornia'] / row['fast']:>13.1f}"
+        print(line)
+
+
+def print_train_table(rows: list[dict[str, object]]) -> None:
+    print(f"{'preset':<8}{'none ms':>10}{'diffaug ms':>12}{'T overhead':>12}{'peak RSS none/diffaug MiB':>28}"
+          f"{'CUDA peak none/diffaug MiB':>28}")
+    for row in rows:
+        if "error" in row:
+            print(f"{row['preset']:<8} failed: {row['error']}")
+            continue
+        none, diffaug = row["none"], row["diffaugment"]
+        overhead = (diffaug["ms"] - none["ms"]) / diffaug["ms"] * 100
+        line = f"{row['preset']:<8}{none['ms']:>10.2f}{diffaug['ms']:>12.2f}{overhead:>11.1f}%"
+        line += f"{none['peak_rss_mib']:>18.0f} / {diffaug['peak_rss_mib']:<7.0f}"
+        if "cuda_peak_mib" in none:
+            line += f"{none['cuda_peak_mib']:>18.1f} / {diffaug['cuda_peak_mib']:<7.1f}"
+        print(line)
+    print("T overhead = (diffaugment - none) / diffaugment step time: three calls of T per step "
+          "(reals and fakes in the D step, fakes in the G step) and the backward through T into G.")
+    print("Peak RSS is the whole process (Python + torch + data + models), "
+          f"about {rows[0].get('none', {}).get('rss_before_mib', float('nan')):.0f} MiB before the experiment was built.")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--repeats", type=int, default=7, help="timed repeats per figure; the median is shown")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    parser.add_argument("--min-time", type=float, default=0.2, help="seconds each timed repeat lasts at least")
+    parser.add_argument("--skip-train", action="store_true", help="only the transform table")
+    parser.add_argument("--_train-step", nargs=2, metavar=("PRESET", "STRATEGY"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    if args._train_step:  # child process: one preset and strategy, JSON on the last line
+        print(json.dumps(measure_train_step(*args._train_step, args.device, args.repeats, args.min_time)))
+        return
+
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available in this torch build / on this machine")
+    print("command:", shlex.join([sys.executable, *sys.argv]))
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device} ({name})")
+    try:
+        import kornia
+
+        print(f"kornia {kornia.__version__}")
+    except ImportError:
+        print("kornia not installed: no kornia column (pip install kornia)")
+    print(f"load average before: {_load()}")
+    print(f"median of {args.repeats} repeats, each at least {args.min_time} s; forward + backward of {POLICY!r}\n")
+
+    print_augment_table(augment_rows(device, args.repeats, args.min_time))
+    print(f"\nload average after: {_load()}")
+    if args.skip_train:
+        return
+    presets = ["cpu"] + (["gpu"] if device.type == "cuda" else [])
+    print("\nOne training step (D step + G step) of the lesson presets, Experiment.run_step():")
+    print_train_table(train_rows(presets, args.device, args.repeats, args.min_time, args.threads))
+    print(f"load average after: {_load()}")
+
+
+if __name__ == "__main__":
+    main()
