@@ -19,7 +19,8 @@ Columns of the first table (all forward + backward of ``color,translation,cutout
 - ``floor``: one trivial elementwise pass ``x * 1.0`` forward + backward, what any T must at least cost.
 
 The second table times one training step (one D step + one G step) of the lesson presets with
-strategy "none" and "diffaugment", each in a fresh process so that its peak memory is its own.
+strategy "none" and "diffaugment" (alternating repeats in one process), and measures each one's peak
+memory in a fresh process of its own.
 """
 
 from __future__ import annotations
@@ -161,38 +162,51 @@ def _peak_rss_mib() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes on macOS, KiB on Linux
 
 
-def measure_train_step(preset: str, strategy: str, device: str, repeats: int, min_time: float) -> dict[str, float]:
-    """ms per ``Experiment.run_step()`` (one D step + one G step) on ``device`` and the peak memory of this process."""
+def _experiment(preset: str, strategy: str, device: str):  # -> diffaug_lessons.train.Experiment
     from diffaug_lessons.train import Experiment, lesson_config
 
+    return Experiment(lesson_config(preset, strategy=strategy, device=device))
+
+
+def peak_memory_of_training(preset: str, strategy: str, device: str, steps: int = 20) -> dict[str, float]:
+    """Peak memory of this (fresh) process while training ``steps`` steps: RSS, and CUDA allocations."""
     rss_before = _current_rss_mib()
-    experiment = Experiment(lesson_config(preset, strategy=strategy, device=device))
-    device = experiment.device
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    for _ in range(5):  # warm-up: allocator, Adam state, lazy inits
+    experiment = _experiment(preset, strategy, device)
+    for _ in range(steps):
         experiment.run_step()
-    seconds = median_seconds(experiment.run_step, device, repeats, min_time)
-    result = {"ms": seconds * 1000, "peak_rss_mib": _peak_rss_mib(), "rss_before_mib": rss_before}
-    if device.type == "cuda":
-        result["cuda_peak_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
+    result = {"peak_rss_mib": _peak_rss_mib(), "rss_before_mib": rss_before}
+    if experiment.device.type == "cuda":
+        torch.cuda.synchronize(experiment.device)
+        result["cuda_peak_mib"] = torch.cuda.max_memory_allocated(experiment.device) / 2**20
     return result
 
 
-def train_rows(presets: list[str], device: str, repeats: int, min_time: float, threads: int) -> list[dict[str, object]]:
-    rows = []
-    for preset in presets:
-        row: dict[str, object] = {"preset": preset}
-        for strategy in ("none", "diffaugment"):
-            command = [sys.executable, __file__, "--_train-step", preset, strategy, "--device", device, "--repeats", str(repeats),
-                       "--min-time", str(min_time), "--threads", str(threads)]
-            done = subprocess.run(command, capture_output=True, text=True)
-            if done.returncode != 0:
-                row["error"] = f"{strategy}: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
-                break
-            row[strategy] = json.loads(done.stdout.strip().splitlines()[-1])
-        rows.append(row)
-    return rows
+def train_row(preset: str, device: str, repeats: int, min_time: float, threads: int) -> dict[str, object]:
+    """ms per ``Experiment.run_step()`` (one D step + one G step) for strategy "none" and "diffaugment".
+
+    Both experiments live in this process and their timed repeats alternate, so that a change of the
+    machine's load hits both alike. Peak memory comes from one fresh process per strategy.
+    """
+    row: dict[str, object] = {"preset": preset}
+    try:
+        experiments = {strategy: _experiment(preset, strategy, device) for strategy in ("none", "diffaugment")}
+    except Exception as error:  # a preset this machine cannot run (e.g. no dataset): say so, keep the table
+        row["error"] = f"{type(error).__name__}: {error}"
+        return row
+    times: dict[str, list[float]] = {strategy: [] for strategy in experiments}
+    for _ in range(repeats):
+        for strategy, experiment in experiments.items():
+            times[strategy].append(median_seconds(experiment.run_step, experiment.device, 1, min_time))
+    for strategy in experiments:
+        row[strategy] = {"ms": statistics.median(times[strategy]) * 1000}
+        command = [sys.executable, __file__, "--_peak-memory", preset, strategy, "--device", device,
+                   "--threads", str(threads)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode == 0:
+            row[strategy].update(json.loads(done.stdout.strip().splitlines()[-1]))
+        else:
+            row["error"] = f"{strategy} peak memory: {(done.stderr.strip().splitlines() or ['?'])[-1]}"
+    return row
 
 
 # ---------------------------------------------------------------------------
@@ -222,8 +236,8 @@ def print_augment_table(rows: list[dict[str, object]]) -> None:
 
 
 def print_train_table(rows: list[dict[str, object]]) -> None:
-    print(f"{'preset':<8}{'none ms':>10}{'diffaug ms':>12}{'T overhead':>12}{'peak RSS none/diffaug MiB':>28}"
-          f"{'CUDA peak none/diffaug MiB':>28}")
+    print(f"{'preset':<8}{'none ms':>10}{'diffaug ms':>12}{'T overhead':>12}{'peak RSS none / diffaug':>27}"
+          f"{'CUDA peak none / diffaug':>27}")
     for row in rows:
         if "error" in row:
             print(f"{row['preset']:<8} failed: {row['error']}")
@@ -231,14 +245,15 @@ def print_train_table(rows: list[dict[str, object]]) -> None:
         none, diffaug = row["none"], row["diffaugment"]
         overhead = (diffaug["ms"] - none["ms"]) / diffaug["ms"] * 100
         line = f"{row['preset']:<8}{none['ms']:>10.2f}{diffaug['ms']:>12.2f}{overhead:>11.1f}%"
-        line += f"{none['peak_rss_mib']:>18.0f} / {diffaug['peak_rss_mib']:<7.0f}"
+        line += f"{none['peak_rss_mib']:>14.0f} / {diffaug['peak_rss_mib']:.0f} MiB"
         if "cuda_peak_mib" in none:
-            line += f"{none['cuda_peak_mib']:>18.1f} / {diffaug['cuda_peak_mib']:<7.1f}"
+            line += f"{none['cuda_peak_mib']:>15.1f} / {diffaug['cuda_peak_mib']:.1f} MiB"
         print(line)
     print("T overhead = (diffaugment - none) / diffaugment step time: three calls of T per step "
           "(reals and fakes in the D step, fakes in the G step) and the backward through T into G.")
-    print("Peak RSS is the whole process (Python + torch + data + models), "
-          f"about {rows[0].get('none', {}).get('rss_before_mib', float('nan')):.0f} MiB before the experiment was built.")
+    before = next((row["none"]["rss_before_mib"] for row in rows if "rss_before_mib" in row.get("none", {})), float("nan"))
+    print(f"Peak RSS: the whole process (Python, torch, data, models) over 20 steps; {before:.0f} MiB before the "
+          "experiment was built. Step times: medians of alternating repeats, both experiments in one process.")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -248,12 +263,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     parser.add_argument("--min-time", type=float, default=0.2, help="seconds each timed repeat lasts at least")
     parser.add_argument("--skip-train", action="store_true", help="only the transform table")
-    parser.add_argument("--_train-step", nargs=2, metavar=("PRESET", "STRATEGY"), help=argparse.SUPPRESS)
+    parser.add_argument("--_peak-memory", nargs=2, metavar=("PRESET", "STRATEGY"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
-    if args._train_step:  # child process: one preset and strategy, JSON on the last line
-        print(json.dumps(measure_train_step(*args._train_step, args.device, args.repeats, args.min_time)))
+    if args._peak_memory:  # child process: one preset and strategy, JSON on the last line
+        print(json.dumps(peak_memory_of_training(*args._peak_memory, args.device)))
         return
 
     device = torch.device(args.device)
@@ -277,7 +292,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     presets = ["cpu"] + (["gpu"] if device.type == "cuda" else [])
     print("\nOne training step (D step + G step) of the lesson presets, Experiment.run_step():")
-    print_train_table(train_rows(presets, args.device, args.repeats, args.min_time, args.threads))
+    print_train_table([train_row(preset, args.device, args.repeats, args.min_time, args.threads) for preset in presets])
     print(f"load average after: {_load()}")
 
 

@@ -213,6 +213,17 @@ def _check_images(x: Tensor) -> None:
         )
 
 
+# How many uniforms each op draws per image, besides the one that decides whether it applies.
+_DRAWS_PER_OP = {"brightness": 1, "saturation": 1, "contrast": 1, "translation": 2, "cutout": 2, "flip": 1, "rot90": 1}
+
+
+def _integers(u: Tensor, low: int, high: int) -> Tensor:
+    """Uniform integers in low..high-1 from uniforms u in [0, 1) (what torch.randint(low, high) draws)."""
+    count = high - low
+    values = (u * count).long().clamp_(max=count - 1)  # the clamp: u * count may round up to count in float32
+    return values + low if low else values
+
+
 def sample_params(
     x: Tensor,
     policy: str | Sequence[str],
@@ -221,51 +232,51 @@ def sample_params(
 ) -> AugmentParams:
     """Draw T's random parameters for a batch shaped like ``x``, one set per image.
 
+    Per op and image: one uniform u ~ U[0, 1) decides whether the op applies (u < p), then
+    its values are drawn (colour: one uniform; translation: two integer shifts; cutout: two
+    integer centres; integers are floor(u * count), i.e. uniform over their range).
     With ``generator`` the draws are reproducible (a lesson can show the same T twice).
     """
     _check_images(x)
     strengths = strengths or Strengths()
     ops = parse_policy(policy)
     n, _, h, w = x.shape
+    if "rot90" in ops and h != w:
+        raise ValueError(f"rot90 needs square images; got {h}x{w}")
+    # All uniforms of this call in one draw: a handful of ops instead of one launch per value.
     draw_device = generator.device if generator is not None else x.device
-
-    def uniform() -> Tensor:
-        return torch.rand(n, generator=generator, device=draw_device).to(x.device)
-
-    def integers(low: int, high: int) -> Tensor:  # uniform over low..high-1
-        return torch.randint(low, high, (n,), generator=generator, device=draw_device).to(x.device)
+    uniforms = torch.rand(n, sum(1 + _DRAWS_PER_OP[op] for op in ops), generator=generator, device=draw_device)
+    columns = iter(uniforms.to(x.device).unbind(1))
 
     s = strengths.color_strength
     cut_h, cut_w = _side(h, strengths.cutout_ratio), _side(w, strengths.cutout_ratio)
+    max_h, max_w = _side(h, strengths.translation_ratio), _side(w, strengths.translation_ratio)
     params = AugmentParams(ops=ops, cutout_size=(cut_h, cut_w))
     for op in ops:
-        applied = uniform() < strengths.p
+        applied = next(columns) < strengths.p
         if op == "brightness":
-            values = {"shift": (uniform() - 0.5) * s * applied}
+            values = {"shift": (next(columns) - 0.5) * s * applied}
         elif op == "saturation":
-            values = {"factor": torch.where(applied, 1 + (2 * uniform() - 1) * s, 1.0)}
+            values = {"factor": torch.where(applied, 1 + (2 * next(columns) - 1) * s, 1.0)}
         elif op == "contrast":
-            values = {"factor": torch.where(applied, 1 + (uniform() - 0.5) * s, 1.0)}
+            values = {"factor": torch.where(applied, 1 + (next(columns) - 0.5) * s, 1.0)}
         elif op == "translation":
-            max_h, max_w = _side(h, strengths.translation_ratio), _side(w, strengths.translation_ratio)
             values = {
-                "shift_h": integers(-max_h, max_h + 1) * applied,
-                "shift_w": integers(-max_w, max_w + 1) * applied,
+                "shift_h": _integers(next(columns), -max_h, max_h + 1) * applied,
+                "shift_w": _integers(next(columns), -max_w, max_w + 1) * applied,
             }
         elif op == "cutout":
             # Official: centre uniform over [0, side + (1 - size % 2)), so the square may be clipped.
             values = {
-                "centre_h": integers(0, h + (1 - cut_h % 2)),
-                "centre_w": integers(0, w + (1 - cut_w % 2)),
+                "centre_h": _integers(next(columns), 0, h + (1 - cut_h % 2)),
+                "centre_w": _integers(next(columns), 0, w + (1 - cut_w % 2)),
             }
             if cut_h == 0 or cut_w == 0:
                 applied = torch.zeros_like(applied)
         elif op == "flip":
-            values = {"flip": (uniform() < 0.5) & applied}
+            values = {"flip": (next(columns) < 0.5) & applied}
         else:  # rot90
-            if h != w:
-                raise ValueError(f"rot90 needs square images; got {h}x{w}")
-            values = {"quarter_turns": integers(0, 4) * applied}
+            values = {"quarter_turns": _integers(next(columns), 0, 4) * applied}
         params.values.append(values)
         params.applied.append(applied)
     return params
@@ -297,89 +308,233 @@ def apply_reference(x: Tensor, params: AugmentParams) -> Tensor:
     return x
 
 
-def _fused_color(x: Tensor, steps: list[tuple[str, Tensor]]) -> Tensor:
-    """Apply a run of colour ops in one elementwise pass.
+# The fast path. A run of colour ops followed by a run of translations and cutouts becomes
+#
+#     T(x) = shift(keep * (a x + b m_c + c m + d))
+#
+# - colour: every colour op maps y = a x + b m_c + c m + d (m_c: per-pixel channel mean of x,
+#   m: image mean of x; a..d per image) to another of that form, because
+#   mean_c(y) = (a + b) m_c + c m + d and mean(y) = (a + b + c) m + d;
+# - geometry: translations compose to one total shift, after which each pixel of x is at one
+#   output pixel or gone. ``keep`` (N, 1, H, W) marks, in x's coordinates, the pixels that arrive:
+#   not covered by a cutout, never pushed off the image.
+#
+# ``shift`` copies each output row as one contiguous run of elements (an ``index_select`` of rows,
+# a memcpy each: several times faster on CPU than a per-pixel gather): output row r of an image is
+# its row r + shift_h starting shift_w elements in. Where that run crosses the row's end it reads
+# the neighbouring row, or the zero gap stored between images; those pixels are the ones that left
+# the image, which ``keep`` has already zeroed. Rows shifted in from outside read the zero gap.
+# The gradient of this copy is the same copy with the opposite shift, and the colour part's is again
+# affine, so ``_ColorShiftKeep.backward`` is written out: 4 passes over the images, not ~10.
 
-    Every colour op maps an image y = A x + B m_c + C m + D (m_c: per-pixel channel mean
-    of x, m: image mean of x; A..D per image) to another of the same form, because
-    mean_c(y) = (A + B) m_c + C m + D and mean(y) = (A + B + C) m + D. So we track the
-    four coefficients through the run and touch the pixels once.
+
+def _affine(x: Tensor, scale: Tensor | None, offset: Tensor | None, out: Tensor | None = None) -> Tensor:
+    """scale * x + offset (None: 1 and 0), into ``out`` if given; shapes broadcast against x."""
+    if scale is not None and offset is not None:
+        return torch.addcmul(offset, x, scale, out=out)
+    if scale is not None:
+        return torch.mul(x, scale, out=out)
+    if offset is not None:
+        return torch.add(x, offset, out=out)
+    return x if out is None else out.copy_(x)
+
+
+def _gapped(shape: torch.Size, channels_last: bool) -> tuple[int, int, int]:
+    """Layout of the copy buffer: (row length, gap = one row of zeros, image stride incl. its gap)."""
+    _, channels, h, w = shape
+    row = w * channels if channels_last else w
+    return row, row, channels * h * w + row
+
+
+def _gapped_buffer(like: Tensor, channels_last: bool) -> tuple[Tensor, Tensor]:
+    """A flat buffer [gap, image 0, gap, image 1, ..., gap] with zero gaps, and its images as an NCHW view."""
+    n, channels, h, w = like.shape
+    _, gap, stride = _gapped(like.shape, channels_last)
+    buffer = like.new_empty(n * stride + gap)
+    buffer.as_strided((n + 1, gap), (stride, 1)).zero_()
+    if channels_last:
+        return buffer, buffer.as_strided((n, channels, h, w), (stride, 1, w * channels, channels), gap)
+    return buffer, buffer.as_strided((n, channels, h, w), (stride, h * w, w, 1), gap)
+
+
+def _shifted_rows(buffer: Tensor, starts: Tensor, shape: torch.Size, channels_last: bool) -> Tensor:
+    """The rows of ``buffer`` that begin at ``starts``, as images of ``shape`` (NCHW view)."""
+    n, channels, h, w = shape
+    row, _, _ = _gapped(shape, channels_last)
+    rows = buffer.unfold(0, row, 1).index_select(0, starts)
+    if channels_last:
+        return rows.view(n, h, w, channels).permute(0, 3, 1, 2)
+    return rows.view(n, channels, h, w)
+
+
+def _row_starts(shape: torch.Size, shift_h: Tensor, shift_w: Tensor, channels_last: bool) -> Tensor:
+    """Where each output row (image, [channel,] row) begins in the gapped buffer, for a shift (N,) x 2."""
+    n, channels, h, w = shape
+    row, gap, stride = _gapped(shape, channels_last)
+    device = shift_h.device
+    source_row = torch.arange(h, device=device) + shift_h.view(-1, 1)  # (N, H)
+    within = torch.add(shift_w.view(-1, 1) * (channels if channels_last else 1), source_row, alpha=row)
+    planes = (1, 1) if channels_last else (channels, h * w)  # planes per image, their size
+    image_starts = torch.arange(gap, n * stride, stride, device=device).view(n, 1, 1)
+    starts = (image_starts + torch.arange(0, planes[0] * planes[1], planes[1], device=device).view(1, -1, 1)
+              + within.unsqueeze(1))
+    outside = ((source_row < 0) | (source_row >= h)).unsqueeze(1)
+    return torch.where(outside, n * stride, starts).view(-1)  # rows from outside: the last gap
+
+
+class _ColorShiftKeep(torch.autograd.Function):
+    """shift(keep * (a x + b m_c + c m + d)) with a hand-written backward (see above).
+
+    Coefficients are (N, 1, 1, 1) or None (a: 1; b, c, d: 0), ``keep`` (N, 1, H, W) or None;
+    ``starts``/``back_starts`` are the row starts of the shift and of its inverse (None: no shift).
+    Only x is differentiated; the rest are constants drawn by ``sample_params``.
     """
-    precision = torch.promote_types(x.dtype, torch.float32)  # bf16 images still get fp32 coefficients
-    a = torch.ones(x.shape[0], device=x.device, dtype=precision)
-    b, c, d = torch.zeros_like(a), torch.zeros_like(a), torch.zeros_like(a)
-    for op, value in steps:
-        value = value.to(precision)
+
+    @staticmethod
+    def forward(ctx, x, a, b, c, d, keep, starts, back_starts, channels_last):
+        channel_mean = x.mean(dim=1, keepdim=True) if b is not None else None
+        offset = None
+        if c is not None:
+            image_mean = (channel_mean if channel_mean is not None else x).mean(dim=(1, 2, 3), keepdim=True)
+            offset = c * image_mean if d is None else torch.addcmul(d, c, image_mean)
+        elif d is not None:
+            offset = d
+        if channel_mean is not None:
+            offset = b * channel_mean if offset is None else torch.addcmul(offset, b, channel_mean)
+        scale = a
+        if keep is not None:
+            scale = keep if a is None else a * keep
+            offset = None if offset is None else offset * keep
+        ctx.save_for_backward(scale, keep, b, c, back_starts)
+        ctx.channels_last = channels_last
+        if starts is None:
+            return _affine(x, scale, offset)
+        buffer, images = _gapped_buffer(x, channels_last)
+        _affine(x, scale, offset, out=images)
+        return _shifted_rows(buffer, starts, x.shape, channels_last)
+
+    @staticmethod
+    def backward(ctx, grad):
+        scale, keep, b, c, back_starts = ctx.saved_tensors
+        n, channels, h, w = grad.shape
+        if back_starts is not None:  # the gradient of a shifted copy is the copy shifted back
+            buffer, images = _gapped_buffer(grad, ctx.channels_last)
+            images.copy_(grad)
+            grad = _shifted_rows(buffer, back_starts, grad.shape, ctx.channels_last)
+        # d/dx of keep (a x + b m_c + c m): a keep g + b/C sum_c(keep g) + c/(CHW) sum(keep g)
+        offset = None
+        if b is not None or c is not None:
+            kept_sum = grad.sum(dim=1, keepdim=True)
+            if keep is not None:
+                kept_sum = kept_sum * keep
+            if c is not None:
+                offset = kept_sum.sum(dim=(2, 3), keepdim=True) * (c / (channels * h * w))
+            if b is not None:
+                offset = kept_sum * (b / channels) if offset is None else torch.addcmul(offset, kept_sum, b / channels)
+        return _affine(grad, scale, offset), None, None, None, None, None, None, None, None
+
+
+def _color_coefficients(
+    steps: Sequence[tuple[str, dict[str, Tensor], Tensor]], dtype: torch.dtype
+) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None]:
+    """(a, b, c, d) of a run of colour ops, each (N, 1, 1, 1) in ``dtype``, or None where it keeps its neutral value."""
+    precision = torch.promote_types(dtype, torch.float32)  # bf16 images still get fp32 coefficients
+    a: Tensor | float = 1.0
+    b: Tensor | float = 0.0
+    c: Tensor | float = 0.0
+    d: Tensor | float = 0.0
+    for op, values, _ in steps:
+        value = next(iter(values.values())).to(precision)
         if op == "brightness":
             d = d + value
         elif op == "saturation":
             a, b = value * a, (a + b) - value * a
         else:  # contrast
             a, b, c = value * a, value * b, value * c + (1 - value) * (a + b + c)
-
-    def coeff(t: Tensor) -> Tensor:
-        return t.to(x.dtype).view(-1, 1, 1, 1)
-
-    ops = {op for op, _ in steps}
-    if ops == {"brightness"}:
-        return x + coeff(d)
-    if "saturation" not in ops:  # b stays 0: no per-pixel mean needed
-        return coeff(a) * x + (coeff(c) * x.mean(dim=(1, 2, 3), keepdim=True) + coeff(d))
-    pixel_mean = x.mean(dim=1, keepdim=True)
-    image_mean = pixel_mean.mean(dim=(2, 3), keepdim=True)
-    return coeff(a) * x + (coeff(b) * pixel_mean + (coeff(c) * image_mean + coeff(d)))
+    names = {op for op, _, _ in steps}
+    used = (bool(names & {"saturation", "contrast"}), "saturation" in names, "contrast" in names, "brightness" in names)
+    a, b, c, d = (t.to(dtype).view(-1, 1, 1, 1) if is_used else None for t, is_used in zip((a, b, c, d), used))
+    return a, b, c, d
 
 
-def _fused_geometry(x: Tensor, steps: list[tuple[str, dict[str, Tensor], Tensor]], cut: tuple[int, int]) -> Tensor:
-    """Apply a run of translations and cutouts with one gather and one mask multiply.
+def _geometry(
+    steps: Sequence[tuple[str, dict[str, Tensor], Tensor]], shape: torch.Size, cut: tuple[int, int],
+    dtype: torch.dtype, device: torch.device,
+) -> tuple[Tensor | None, tuple[Tensor, Tensor] | None]:
+    """``keep`` (N, 1, H, W) or None, and the total shift (shift_h, shift_w), each (N,), or None.
 
-    A translation moves the source index of each output pixel and marks pixels whose
-    source falls outside the image as zero; a cutout marks a square as zero. Composed,
-    each output pixel either copies one input pixel or is zero.
+    Walks each pixel of x forward through the run: a translation by t moves it to position - t
+    (out(i) = x(i + t)) and loses it if that is off the image; a cutout loses it if the square
+    covers its position at that stage.
     """
-    n, c, h, w = x.shape
-    rows = torch.arange(h, device=x.device).view(1, h, 1).expand(n, h, w)
-    cols = torch.arange(w, device=x.device).view(1, 1, w).expand(n, h, w)
-    source_h, source_w = rows, cols
-    keep = torch.ones(n, h, w, dtype=torch.bool, device=x.device)
-    for op, values, applied in reversed(steps):  # walk back from the output to the input
+    n, _, h, w = shape
+    rows, cols = torch.arange(h, device=device), torch.arange(w, device=device)
+    moved_h: Tensor | int = 0  # total shift so far
+    moved_w: Tensor | int = 0
+    inside_h = inside_w = None  # (N, H), (N, W): never pushed off the image
+    covered = None  # (N, H, W): under some cutout
+    for op, values, applied in steps:
         if op == "translation":
-            source_h = source_h + values["shift_h"].view(-1, 1, 1)
-            source_w = source_w + values["shift_w"].view(-1, 1, 1)
-            keep = keep & (source_h >= 0) & (source_h < h) & (source_w >= 0) & (source_w < w)
-        else:  # cutout, at the position the output pixel has at this stage
-            top = values["centre_h"].view(-1, 1, 1) - cut[0] // 2
-            left = values["centre_w"].view(-1, 1, 1) - cut[1] // 2
-            inside = (source_h >= top) & (source_h < top + cut[0]) & (source_w >= left) & (source_w < left + cut[1])
-            keep = keep & ~(inside & applied.view(-1, 1, 1))
-    if all(op == "cutout" for op, _, _ in steps):
-        return x * keep.unsqueeze(1).to(x.dtype)
-    index = (source_h.clamp(0, h - 1) * w + source_w.clamp(0, w - 1)).view(n, 1, h * w).expand(n, c, h * w)
-    moved = torch.gather(x.reshape(n, c, h * w), 2, index).view(n, c, h, w)
-    return moved * keep.unsqueeze(1).to(x.dtype)
+            moved_h, moved_w = values["shift_h"] + moved_h, values["shift_w"] + moved_w
+            at_h, at_w = rows - moved_h.view(-1, 1), cols - moved_w.view(-1, 1)
+            ok_h, ok_w = (at_h >= 0) & (at_h < h), (at_w >= 0) & (at_w < w)
+            inside_h = ok_h if inside_h is None else inside_h & ok_h
+            inside_w = ok_w if inside_w is None else inside_w & ok_w
+        elif op == "cutout" and cut[0] > 0 and cut[1] > 0:
+            # The square covers positions top .. top + size - 1, where pixels top + moved .. of x are now.
+            from_h = rows - (values["centre_h"] - cut[0] // 2 + moved_h).view(-1, 1)
+            from_w = cols - (values["centre_w"] - cut[1] // 2 + moved_w).view(-1, 1)
+            in_h = (from_h >= 0) & (from_h < cut[0]) & applied.view(-1, 1)
+            in_w = (from_w >= 0) & (from_w < cut[1])
+            square = in_h.unsqueeze(2) & in_w.unsqueeze(1)
+            covered = square if covered is None else covered | square
+    keep = None if inside_h is None else inside_h.unsqueeze(2) & inside_w.unsqueeze(1)
+    if covered is not None:
+        keep = ~covered if keep is None else keep & ~covered
+    keep = None if keep is None else keep.unsqueeze(1).to(dtype)
+    if inside_h is None:
+        return keep, None
+    # Beyond a whole side every pixel is gone (keep is 0); clamping keeps the row starts in the buffer.
+    return keep, (moved_h, torch.clamp(moved_w, -w, w))
+
+
+def _fused_run(x: Tensor, color_steps: list, geometry_steps: list, cutout_size: tuple[int, int]) -> Tensor:
+    """Apply a run of colour ops and then a run of translations/cutouts (either may be empty) in one pass."""
+    a, b, c, d = _color_coefficients(color_steps, x.dtype) if color_steps else (None,) * 4
+    keep, shift = _geometry(geometry_steps, x.shape, cutout_size, x.dtype, x.device)
+    if a is None and b is None and c is None and d is None and keep is None:
+        return x  # only zero-strength ops
+    starts = back_starts = None
+    # Work in the images' own memory layout: NHWC input gives an NHWC buffer and output.
+    channels_last = x.shape[1] > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+    if shift is not None:
+        starts = _row_starts(x.shape, shift[0], shift[1], channels_last)
+        back_starts = _row_starts(x.shape, -shift[0], -shift[1], channels_last)
+    return _ColorShiftKeep.apply(x, a, b, c, d, keep, starts, back_starts, channels_last)
 
 
 def apply(x: Tensor, params: AugmentParams) -> Tensor:
-    """Apply ``params`` with the fast path (same result as :func:`apply_reference`)."""
+    """Apply ``params`` with the fast path (same result as :func:`apply_reference`).
+
+    Each run of colour ops followed by a run of translations/cutouts is one fused pass;
+    flip and rot90 use their readable formulas.
+    """
     _check_images(x)
     steps = list(zip(params.ops, params.values, params.applied))
     i = 0
     while i < len(steps):
-        op = steps[i][0]
         j = i
-        if op in COLOR_OPS:
-            while j < len(steps) and steps[j][0] in COLOR_OPS:
-                j += 1
-            color_steps = [(name, next(iter(values.values()))) for name, values, _ in steps[i:j]]
-            x = _fused_color(x, color_steps)
-        elif op in GEOMETRIC_OPS:
-            while j < len(steps) and steps[j][0] in GEOMETRIC_OPS:
-                j += 1
-            x = _fused_geometry(x, steps[i:j], params.cutout_size)
+        while j < len(steps) and steps[j][0] in COLOR_OPS:
+            j += 1
+        k = j
+        while k < len(steps) and steps[k][0] in GEOMETRIC_OPS:
+            k += 1
+        if k > i:
+            x = _fused_run(x, steps[i:j], steps[j:k], params.cutout_size)
         else:
-            j = i + 1
-            x = apply_reference(x, AugmentParams(params.ops[i:j], params.values[i:j], params.applied[i:j]))
-        i = j
+            k = i + 1
+            x = apply_reference(x, AugmentParams(params.ops[i:k], params.values[i:k], params.applied[i:k]))
+        i = k
     return x
 
 

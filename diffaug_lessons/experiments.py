@@ -57,11 +57,32 @@ def grey_border(images: Tensor, tolerance: float = 0.2) -> Tensor:
 
 
 def colour_statistics(images: Tensor) -> dict[str, float]:
-    """Mean brightness, mean saturation (channel spread) and mean contrast (pixel std) of a set."""
-    brightness = images.mean().item()
-    saturation = images.std(dim=1).mean().item() if images.shape[1] > 1 else 0.0
-    contrast = images.flatten(1).std(dim=1).mean().item()
-    return {"brightness": brightness, "saturation": saturation, "contrast": contrast}
+    """Colour statistics of a set of images.
+
+    ``brightness``: mean pixel value; ``brightness_spread``: how much the per-image mean varies
+    from image to image (brightness augmentation widens it); ``saturation``: mean spread across
+    channels (0 for grayscale); ``contrast``: mean per-image pixel std.
+    """
+    per_image_mean = images.flatten(1).mean(dim=1)
+    return {
+        "brightness": per_image_mean.mean().item(),
+        "brightness_spread": per_image_mean.std().item(),
+        "saturation": images.std(dim=1).mean().item() if images.shape[1] > 1 else 0.0,
+        "contrast": images.flatten(1).std(dim=1).mean().item(),
+    }
+
+
+def closer_to_mirrored(samples: Tensor, train_images: Tensor) -> Tensor:
+    """Per sample: is its nearest neighbour a *mirrored* training image rather than an original?
+
+    Digits are not mirror-symmetric, so for samples of a healthy generator this is mostly False
+    (True only where a digit looks alike both ways, like 0, 1 or 8).
+    """
+    from .metrics import nearest_neighbours
+
+    to_original, _ = nearest_neighbours(samples, train_images)
+    to_mirrored, _ = nearest_neighbours(samples, train_images.flip(3))
+    return to_mirrored < to_original
 
 
 def artifact_measures(samples: Tensor, cutout_side: int) -> dict[str, float]:

@@ -150,8 +150,11 @@ class Run:
         return self
 
     # -- writing ----------------------------------------------------------------
-    def lock(self) -> None:
-        """Take an exclusive lock on the folder (released by :meth:`close` or when the process dies)."""
+    def lock(self, wait: bool = False) -> None:
+        """Take an exclusive lock on the folder (released by :meth:`close` or when the process dies).
+
+        Without ``wait`` a lock held elsewhere raises :class:`RunBusyError`; with it, block until free.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
         try:
             import fcntl
@@ -159,7 +162,7 @@ class Run:
             return
         self._lock_file = open(self.path / ".lock", "a+")
         try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError as error:
             self._lock_file.close()
             self._lock_file = None
@@ -237,12 +240,26 @@ def cached_train(
     path = Path(root or runs_dir()) / run_name(config)
     if path.exists() and retrain:
         set_aside(path)
+    _wait_if_busy(path)
     if path.exists() and (path / "meta.json").exists():
         run = Run(path).check(config)
         if run.status == "complete":
             return run
     train(config, run_dir=path, callbacks=callbacks, progress=progress)
     return Run(path).check(config)
+
+
+def _wait_if_busy(path: Path) -> None:
+    """If another process (say, a second notebook) is training this very run, wait for it."""
+    if not path.exists():
+        return
+    probe = Run(path)
+    try:
+        probe.lock()
+    except RunBusyError:
+        print(f"another process is training {path.name}; waiting for it to finish...", flush=True)
+        probe.lock(wait=True)
+    probe.close()
 
 
 def list_runs(root: str | Path | None = None) -> list[Run]:

@@ -69,6 +69,14 @@ def _scale_to(width_px: int, per_row: int, side: int) -> int:
     return max(1, round(width_px / (per_row * (side + 1))))
 
 
+def _image(value: bytes = b"", css_class: str | None = None) -> widgets.Image:
+    """A PNG Image widget shown at its own size (flex boxes would otherwise stretch it)."""
+    image = widgets.Image(value=value, format="png", layout=widgets.Layout(align_self="flex-start"))
+    if css_class:
+        image.add_class(css_class)
+    return image
+
+
 def _figure_png(draw: Callable[[Any], None], panels: int, height: float = 2.8) -> bytes:
     """Render ``draw(axes)`` on a fresh figure to PNG bytes (no pyplot: safe from any thread)."""
     from matplotlib.figure import Figure
@@ -156,14 +164,13 @@ class PolicyPlayground(_Panel):
         self.dataset = widgets.Dropdown(options=PLAYGROUND_DATASETS, value=dataset, description="dataset")
         self.resample_button = widgets.Button(description="Resample", icon="refresh",
                                               tooltip="draw new random parameters for T")
-        self.image = widgets.Image(format="png")
+        self.image = _image(css_class="diffaug-playground-image")
         self.info = widgets.Label()
         self.code = widgets.HTML()
         self.description = widgets.HTML()
         for control in [*self.checkboxes.values(), *self.sliders.values(), self.dataset]:
             control.observe(self._on_change, names="value")
         self.resample_button.on_click(self._on_resample)
-        self.image.add_class("diffaug-playground-image")
         self.widget = widgets.VBox([
             widgets.HBox([widgets.Label("T ="), *self.checkboxes.values()]),
             widgets.HBox([widgets.VBox(list(self.sliders.values())[:2]), widgets.VBox(list(self.sliders.values())[2:])]),
@@ -263,8 +270,9 @@ class StrategyExplorer(_Panel):
         self.table = widgets.HTML()
         self.source = widgets.HTML()
         self.toggles.observe(self._on_change, names="value")
+        self.table.layout.margin = "0 24px 0 0"
         self.widget = widgets.VBox([self.toggles, widgets.Box([self.table, self.source],
-                                                              layout=widgets.Layout(flex_flow="row wrap", gap="20px"))])
+                                                              layout=widgets.Layout(flex_flow="row wrap"))])
         self.widget.add_class("diffaug-explorer")
         self.redraw()
 
@@ -330,9 +338,9 @@ class TrainingDashboard(_Panel):
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop")
         self.progress = widgets.IntProgress(value=0, min=0, max=base.steps, description="progress")
         self.sample_scale = _scale_to(280, 8, base.resolution)
-        self.curves = widgets.Image(format="png", value=curves_png([]))
-        self.samples = widgets.Image(format="png", value=grid_png(torch.zeros(64, 1, base.resolution, base.resolution),
-                                                                  scale=self.sample_scale))
+        self.curves = _image(curves_png([]), "diffaug-dashboard-curves")
+        placeholder = torch.zeros(64, 1, base.resolution, base.resolution)  # mid-grey until the first samples
+        self.samples = _image(grid_png(placeholder, scale=self.sample_scale), "diffaug-dashboard-samples")
         self.message = widgets.HTML("Choose the settings and press Start.")
         self.history: list[dict[str, float]] = []
         self.run_dir: Path | None = None
@@ -343,7 +351,7 @@ class TrainingDashboard(_Panel):
         self.start_button.on_click(lambda _button: self.start())
         self.stop_button.on_click(lambda _button: self.stop())
         for widget, name in ((self.start_button, "start"), (self.stop_button, "stop"), (self.steps, "steps"),
-                             (self.curves, "curves"), (self.samples, "samples"), (self.message, "message")):
+                             (self.message, "message")):
             widget.add_class(f"diffaug-dashboard-{name}")
         self.widget = widgets.VBox([
             widgets.HBox([self.strategy, self.n_train, self.steps]),
@@ -482,7 +490,14 @@ def comparison_table_html(chosen: Sequence[Run]) -> str:
 def comparison_curves_png(histories: Mapping[str, Sequence[Mapping[str, float]]], metric: str) -> bytes:
     """``metric`` over training, a line per run (``histories``: label -> history rows), as PNG."""
     check_choice("metric", metric, COMPARISON_METRICS)
-    return _figure_png(lambda axes: plot_metric(dict(histories), metric, axes[0]), 1, height=3.2)
+
+    def draw(axes: Any) -> None:
+        if histories:
+            plot_metric(dict(histories), metric, axes[0])
+        else:
+            axes[0].text(0.5, 0.5, "no runs chosen", ha="center", va="center", transform=axes[0].transAxes)
+
+    return _figure_png(draw, 1, height=3.2)
 
 
 def _enlarged_png(data: bytes, width_px: int) -> bytes:
@@ -507,7 +522,7 @@ class RunComparison(_Panel):
         self.selector = widgets.SelectMultiple(description="runs", rows=6, layout=widgets.Layout(width="70%"))
         self.metric = widgets.Dropdown(options=COMPARISON_METRICS, value="fid", description="metric")
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh", tooltip="list the saved runs again")
-        self.curves = widgets.Image(format="png")
+        self.curves = _image()
         self.table = widgets.HTML()
         self.grids = widgets.HBox()
         self._quiet = False
@@ -555,7 +570,7 @@ class RunComparison(_Panel):
         title = widgets.HTML(f"<small><b>{html.escape(run.path.name)}</b><br>{html.escape(step)}</small>")
         if not grids:
             return widgets.VBox([title, widgets.Label("no samples yet")])
-        return widgets.VBox([title, widgets.Image(value=_enlarged_png(grids[-1].read_bytes(), 220), format="png")])
+        return widgets.VBox([title, _image(_enlarged_png(grids[-1].read_bytes(), 220))])
 
     def _on_change(self, _change: Any) -> None:
         if not self._quiet:

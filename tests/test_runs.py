@@ -159,3 +159,17 @@ def test_meta_json_is_written_last(tiny_config, tmp_path, monkeypatch):
 def test_run_names_say_how_much_data(tiny_config):
     names = [runs_module.run_name(tiny_config(n_train=n, fraction=f)) for n, f in ((64, None), (None, 0.2), (None, None))]
     assert [name.split("-")[1] for name in names] == ["n64", "f0.2", "all"]
+
+
+def test_cached_train_waits_for_another_process_training_the_same_run(tiny_config, tmp_path, capsys):
+    """Two notebooks asking for the same run: the second waits for the first instead of failing."""
+    import threading
+
+    config = tiny_config()
+    path = tmp_path / runs_module.run_name(config)
+    holder = open_run(path, config)  # stands in for another process mid-training
+    threading.Timer(1.0, holder.close).start()
+    start = time.perf_counter()
+    run = cached_train(config, progress=False, root=tmp_path)
+    assert "waiting for it to finish" in capsys.readouterr().out
+    assert time.perf_counter() - start >= 0.9 and run.status == "complete"

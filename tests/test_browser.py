@@ -1,0 +1,224 @@
+"""The playground notebook in a real browser: JupyterLab 4 + headless Chromium (Playwright).
+
+Starts JupyterLab on a free port with a random token over a temporary copy of
+``notebooks/playground.ipynb`` (quick mode, its own cache folder), runs all cells, drives the
+widgets like a user and checks what the page shows. Screenshots go to
+``artifacts/screenshots/``. Needs Chromium at /usr/bin/chromium (Playwright cannot download its
+own browser everywhere): the test is skipped without it, unless CI is set, where it fails.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "notebooks" / "playground.ipynb"
+SCREENSHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+# JupyterLab user settings: no news or update pop-ups, and every cell kept in the page.
+LAB_SETTINGS = {
+    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false", "checkForUpdates": False},
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
+}
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set, so the browser test must run)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_server(url: str, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"JupyterLab did not answer {url} within {timeout:.0f} s")
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A running JupyterLab serving a copy of the playground notebook; stopped at teardown."""
+    if not CHROMIUM.exists():
+        _unavailable(f"no Chromium at {CHROMIUM} (install it, e.g. apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    shutil.copy(NOTEBOOK, notebooks / NOTEBOOK.name)
+    for name, values in LAB_SETTINGS.items():
+        path = tmp_path / "lab-settings" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    home = tmp_path / "home"
+    env = {
+        **os.environ, "DIFFAUG_LESSONS_QUICK": "1", "DIFFAUG_LESSONS_HOME": str(home), "OMP_NUM_THREADS": "1",
+        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"), "IPYTHONDIR": str(tmp_path / "ipython"),
+    }
+    port, token = _free_port(), secrets.token_hex(16)
+    log = open(tmp_path / "jupyterlab.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={notebooks}", "--ServerApp.terminals_enabled=False",
+         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+         "--LabApp.extension_manager=readonly", *(["--allow-root"] if os.geteuid() == 0 else [])],
+        cwd=notebooks, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        _wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}", process)
+        yield {"url": f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK.name}?token={token}", "home": home}
+    finally:
+        process.terminate()  # the server shuts its kernels down on SIGTERM
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+        try:  # a kernel left behind by a killed server lives in the server's process group
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        log.close()
+        if os.environ.get("DIFFAUG_LESSONS_KEEP_LOG"):
+            SCREENSHOTS.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(tmp_path / "jupyterlab.log", SCREENSHOTS.parent / "jupyterlab.log")
+
+
+def _changes(locator, attribute: str, before: str | None, timeout: float = 20.0) -> str:
+    """Wait until ``locator``'s ``attribute`` differs from ``before``; return the new value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = locator.get_attribute(attribute)
+        if value and value != before:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{attribute} of {locator} did not change within {timeout:.0f} s")
+
+
+def _run_all_cells(page, timeout: float = 60.0) -> None:
+    """Run > Run All Cells, retried until the first code cell has run (the menu item is disabled
+    until the notebook panel is ready)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page.locator(".jp-Notebook .jp-Cell").first.click()
+        page.locator(".lm-MenuBar-item", has_text="Run").first.click()
+        item = page.locator(".lm-Menu-item[data-command='runmenu:run-all']")
+        if item.is_visible() and "lm-mod-disabled" not in (item.get_attribute("class") or ""):
+            item.click()
+            try:
+                page.locator(".jp-InputPrompt", has_text="[1]").wait_for(timeout=15_000)
+                return
+            except Exception:  # Playwright's TimeoutError: try the menu again
+                pass
+        page.keyboard.press("Escape")
+        time.sleep(1)
+    raise AssertionError("Run > Run All Cells did not run the notebook")
+
+
+def test_playground_notebook_in_jupyterlab(lab):
+    from playwright.sync_api import expect, sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=30_000)
+    started = time.monotonic()
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(lab["url"])
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1, timeout=60_000)
+
+            _run_all_cells(page)
+
+            # 1. Policy playground: a checkbox and a slider each redraw the preview.
+            playground = page.locator(".diffaug-playground")
+            preview = playground.locator("img.diffaug-playground-image")
+            expect(preview).to_be_visible(timeout=90_000)  # the kernel imports torch first
+            first_src = _changes(preview, "src", None)
+            page.screenshot(path=SCREENSHOTS / "page_after_run_all.png")
+            playground.screenshot(path=SCREENSHOTS / "playground_before.png")
+            playground.locator(".widget-checkbox", has_text="brightness").locator("input").click()
+            after_checkbox = _changes(preview, "src", first_src)
+            expect(playground.locator(".widget-html", has_text="DiffAugment(x")).to_contain_text(
+                '"saturation,contrast,translation,cutout"')
+            handle = playground.locator(".widget-slider", has_text="cutout ratio").locator(".noUi-handle")
+            handle.focus()
+            tick = time.monotonic()
+            for _ in range(4):
+                handle.press("ArrowRight")
+            _changes(preview, "src", after_checkbox)
+            redraw_seconds = time.monotonic() - tick
+            expect(playground.locator(".widget-html", has_text="DiffAugment(x")).to_contain_text("cutout_ratio=0.6")
+            playground.screenshot(path=SCREENSHOTS / "playground_after.png")
+
+            # 2. Strategy explorer: the table and the highlighted lines of train_step.
+            explorer = page.locator(".diffaug-explorer")
+            explorer.locator("button", has_text="D only").click()
+            expect(explorer.locator("tr.chosen")).to_contain_text("D only")
+            expect(explorer.locator(".t-skipped")).to_have_count(1)
+            explorer.screenshot(path=SCREENSHOTS / "strategy_explorer.png")
+
+            # 3. Dashboard: Start, wait for the first evaluation, Stop; the run is saved.
+            dashboard = page.locator(".diffaug-dashboard")
+            curves = dashboard.locator("img.diffaug-dashboard-curves")
+            samples = dashboard.locator("img.diffaug-dashboard-samples")
+            curves_before, samples_before = curves.get_attribute("src"), samples.get_attribute("src")
+            dashboard.screenshot(path=SCREENSHOTS / "dashboard_before.png")
+            steps = dashboard.locator(".diffaug-dashboard-steps input")
+            steps.fill("2000")
+            steps.press("Enter")
+            dashboard.locator("button.diffaug-dashboard-start").click()
+            message = dashboard.locator(".diffaug-dashboard-message")
+            expect(message).to_contain_text("running: step", timeout=90_000)
+            _changes(curves, "src", curves_before)
+            _changes(samples, "src", samples_before)
+            dashboard.locator("button.diffaug-dashboard-start").click()
+            expect(message).to_contain_text("a run is already training: press Stop first")
+            dashboard.locator("button.diffaug-dashboard-stop").click()
+            expect(message).to_contain_text("stopped: step", timeout=30_000)
+            dashboard.screenshot(path=SCREENSHOTS / "dashboard_stopped.png")
+            metas = list((lab["home"] / "runs").glob("*/meta.json"))
+            assert len(metas) == 1 and json.loads(metas[0].read_text())["status"] == "stopped"
+            assert json.loads((metas[0].parent / "config.json").read_text())["steps"] == 2000
+
+            # 4. Run comparison: Refresh lists the stopped run with its numbers and samples.
+            comparison = page.locator(".diffaug-comparison")
+            comparison.locator("button.diffaug-comparison-refresh").click()
+            expect(comparison.locator(".diffaug-comparison-table")).to_contain_text(metas[0].parent.name)
+            expect(comparison.locator(".diffaug-comparison-table")).to_contain_text("stopped")
+            expect(comparison.locator("img").last).to_be_visible()
+            comparison.screenshot(path=SCREENSHOTS / "comparison.png")
+            assert page.locator(".jp-OutputArea-output", has_text="Error").count() == 0
+        finally:
+            browser.close()
+    print(f"browser test: {time.monotonic() - started:.1f} s in the browser; "
+          f"slider to new preview in the page: {redraw_seconds * 1000:.0f} ms for 4 key presses")
