@@ -10,7 +10,8 @@ def choice_error(what: str, value: object, choices: Iterable[str]) -> ValueError
     """A ValueError for ``value`` not among ``choices``, suggesting the closest one."""
     choices = list(choices)
     message = f"unknown {what} {value!r}; choose from {', '.join(choices)}"
-    close = difflib.get_close_matches(str(value), choices, n=1)
+    text = str(value).lower()
+    close = difflib.get_close_matches(text, choices, n=1) or [c for c in choices if text and c.startswith(text)][:1]
     if close:
         message += f" (did you mean {close[0]!r}?)"
     return ValueError(message)
