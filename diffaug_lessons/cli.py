@@ -84,7 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reproduce_parser.add_argument("--preset", choices=PRESETS, help="cpu, gpu or quick (default: from the device)")
     reproduce_parser.add_argument("--dataset", default="digits", help="default digits")
-    reproduce_parser.add_argument("--amounts", type=int, nargs="+", help="training-set sizes (default: preset's)")
+    reproduce_parser.add_argument(
+        "--amounts", nargs="+", help="training-set sizes: all, a percentage (20%%) or a count (100); default: preset's"
+    )
     reproduce_parser.add_argument("--steps", type=int, help="training steps per run (default: preset's)")
     reproduce_parser.add_argument("--out", type=Path, default=Path("report"), help="report folder (default report/)")
     reproduce_parser.add_argument("--retrain", action="store_true", help="retrain runs found in the cache")

@@ -120,45 +120,63 @@ def best_fid(history: Sequence[dict[str, float]]) -> float:
 # The grid behind the lessons
 # ---------------------------------------------------------------------------
 
-DEFAULT_AMOUNTS = {"cpu": (None, 250, 100), "gpu": (None, 250, 100), "quick": (100,)}
+DEFAULT_AMOUNTS = {"cpu": ("all", "20%", "100"), "gpu": ("all", "20%", "10%"), "quick": ("100",)}
+
+
+def parse_amount(amount: str | int | None) -> dict[str, Any]:
+    """'all' -> every training image, '20%' -> a fraction, '100' -> a count; as TrainConfig fields."""
+    text = "all" if amount is None else str(amount).strip()
+    if text == "all":
+        return {"n_train": None, "fraction": None}
+    try:
+        if text.endswith("%"):
+            return {"n_train": None, "fraction": float(text[:-1]) / 100}
+        return {"n_train": int(text), "fraction": None}
+    except ValueError:
+        raise ValueError(
+            f"data amount {amount!r} is not understood; use 'all', a percentage like '20%' or a count like '100'"
+        ) from None
 
 
 @dataclass
 class GridResult:
-    configs: dict[tuple[str, int | None], TrainConfig]
-    runs: dict[tuple[str, int | None], Any]  # runs.Run
+    configs: dict[tuple[str, str], TrainConfig]
+    runs: dict[tuple[str, str], Any]  # runs.Run
 
-    def summary(self, strategy: str, amount: int | None) -> dict[str, float]:
+    def summary(self, strategy: str, amount: str) -> dict[str, float]:
         return summarise(self.runs[(strategy, amount)].history)
 
 
 def run_grid(
     strategies: Sequence[str] = STRATEGIES,
-    amounts: Sequence[int | None] = (100,),
+    amounts: Sequence[str] = ("100",),
     preset: str | None = None,
     retrain: bool = False,
     **overrides: Any,
 ) -> GridResult:
-    """Train (or load from the cache) every strategy x amount with the preset's settings."""
+    """Train (or load from the cache) every strategy x amount ('all', '20%', '100') with the preset's settings."""
     from .runs import cached_train
 
     configs, runs = {}, {}
     for amount in amounts:
         for strategy in strategies:
-            config = lesson_config(preset, strategy=strategy, n_train=amount, **overrides)
+            config = lesson_config(preset, strategy=strategy, **parse_amount(amount), **overrides)
             configs[(strategy, amount)] = config
             runs[(strategy, amount)] = cached_train(config, retrain=retrain)
     return GridResult(configs, runs)
 
 
-def _amount_label(amount: int | None, total: int) -> str:
-    return f"{total} (100%)" if amount is None else f"{amount} ({100 * amount / total:.0f}%)"
+def _amount_label(config: TrainConfig, total: int) -> str:
+    from .train import load_split
+
+    n = len(load_split(config)[0])
+    return f"{n} ({100 * n / total:.0f}%)"
 
 
 def reproduce(
     preset: str | None = None,
     dataset: str = "digits",
-    amounts: Sequence[int] | None = None,
+    amounts: Sequence[str] | None = None,
     steps: int | None = None,
     out: str | Path = "report",
     retrain: bool = False,
@@ -178,7 +196,7 @@ def reproduce(
 
     started = time.perf_counter()
     preset_name = preset or _preset_name()
-    chosen = list(amounts) if amounts else list(DEFAULT_AMOUNTS[preset_name])
+    chosen = [str(a) for a in amounts] if amounts else list(DEFAULT_AMOUNTS[preset_name])
     overrides: dict[str, Any] = {"dataset": dataset}
     if steps is not None:
         overrides["steps"] = steps
@@ -186,7 +204,7 @@ def reproduce(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     first = grid.configs[(STRATEGIES[0], chosen[0])]
-    pool = len(load_split(first.replace(n_train=None))[0])
+    pool = len(load_split(first.replace(n_train=None, fraction=None))[0])
 
     lines = [
         "# DiffAugment lessons: reproduction report",
@@ -208,8 +226,9 @@ def reproduce(
             samples = run.generator()(torch.randn(500, first.z_dim, generator=torch.Generator().manual_seed(7)))
             cut = int(first.resolution * first.cutout_ratio + 0.5)
             patches[(strategy, amount)] = artifact_measures(samples, cut)["cutout_patches"]
+            label = _amount_label(grid.configs[(strategy, amount)], pool)
             lines.append(
-                f"| {_amount_label(amount, pool)} | {STRATEGY_LABELS[strategy]} | {s['fid']:.1f} | {s['kid']:.3f} | "
+                f"| {label} | {STRATEGY_LABELS[strategy]} | {s['fid']:.1f} | {s['kid']:.3f} | "
                 f"{s['acc_train']:.2f} | {s['acc_heldout']:.2f} | {s['acc_fake']:.2f} | {s['acc_fake_aug']:.2f} | "
                 f"{patches[(strategy, amount)]:.2f} |"
             )
@@ -234,7 +253,7 @@ def reproduce(
          diff["fid"] < base["fid"] and diff["kid"] < base["kid"],
          f"FID {diff['fid']:.1f} vs {base['fid']:.1f}, KID {diff['kid']:.3f} vs {base['kid']:.3f}"),
     ]
-    lines += ["", f"## The paper's findings at {_amount_label(smallest, pool)} training images", ""]
+    lines += ["", f"## The paper's findings at {_amount_label(grid.configs[('none', smallest)], pool)} training images", ""]
     lines += [f"- [{'x' if ok else ' '}] {text}: {numbers}" for text, ok, numbers in checks]
 
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))

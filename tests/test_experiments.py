@@ -1,0 +1,80 @@
+"""Artifact measures and the reproduce report."""
+
+import pytest
+import torch
+
+from diffaug_lessons.augment import DiffAugment
+from diffaug_lessons.experiments import (
+    artifact_measures,
+    closer_to_mirrored,
+    colour_statistics,
+    flat_grey_patch,
+    grey_border,
+    parse_amount,
+    reproduce,
+    summarise,
+)
+
+
+def _digit_like(n=200):
+    """Black background, a bright vertical stroke: no mid-grey anywhere."""
+    images = torch.full((n, 1, 16, 16), -1.0)
+    images[:, :, 3:13, 6:9] = 1.0
+    return images
+
+
+def test_cutout_patches_are_found_in_cutout_images_and_not_in_clean_ones():
+    clean = _digit_like()
+    assert flat_grey_patch(clean, 4).float().mean() == 0
+    cut = DiffAugment(clean, "cutout", generator=torch.Generator().manual_seed(0))
+    assert flat_grey_patch(cut, 4).float().mean() > 0.5
+
+
+def test_grey_borders_come_from_translation():
+    clean = _digit_like()
+    assert grey_border(clean).float().mean() == 0
+    moved = DiffAugment(clean, "translation", generator=torch.Generator().manual_seed(0))
+    # every image with a non-zero shift gets a grey edge; shifts are uniform in {-2..2}^2
+    assert abs(grey_border(moved).float().mean().item() - 24 / 25) < 0.04
+
+
+def test_brightness_spread_grows_with_colour_augmentation():
+    clean = _digit_like()
+    bright = DiffAugment(clean, "brightness", generator=torch.Generator().manual_seed(0))
+    assert colour_statistics(clean)["brightness_spread"] == 0
+    assert colour_statistics(bright)["brightness_spread"] > 0.2
+    assert set(artifact_measures(clean, 8)) >= {"cutout_patches", "grey_borders", "brightness_spread"}
+
+
+def test_mirrored_samples_are_detected():
+    train = torch.rand(30, 1, 8, 8) * 2 - 1
+    assert not closer_to_mirrored(train, train).any()
+    assert closer_to_mirrored(train.flip(3), train).all()
+
+
+def test_summarise_averages_the_last_rows():
+    history = [{key: float(step) for key in ("fid", "kid", "d_train", "d_heldout", "d_fake", "acc_train",
+                                             "acc_heldout", "acc_fake", "acc_fake_aug", "acc_train_aug", "d_gap")}
+               for step in range(5)]
+    assert summarise(history)["fid"] == 3.0 and summarise(history, last=1)["kid"] == 4.0
+
+
+@pytest.mark.parametrize("text, fields", [("all", {"n_train": None, "fraction": None}),
+                                          ("20%", {"n_train": None, "fraction": 0.2}),
+                                          ("100", {"n_train": 100, "fraction": None})])
+def test_parse_amount(text, fields):
+    assert parse_amount(text) == fields
+
+
+def test_parse_amount_refuses_nonsense():
+    with pytest.raises(ValueError, match=r"data amount 'lots' is not understood"):
+        parse_amount("lots")
+
+
+def test_reproduce_writes_a_report_with_the_four_findings(tmp_path):
+    report = reproduce(preset="quick", amounts=["64"], steps=6, out=tmp_path / "report")
+    text = report.read_text()
+    for strategy in ("baseline (no T)", "T on reals only", "T in D step only", "DiffAugment"):
+        assert strategy in text
+    assert text.count("- [") == 5  # one line per finding, ticked or not, with its numbers
+    assert (tmp_path / "report" / "samples.png").exists() and (tmp_path / "report" / "d_outputs.png").exists()
