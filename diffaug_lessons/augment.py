@@ -24,6 +24,7 @@ training), an optional ``torch.Generator``, and the drawn parameters on request
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -213,15 +214,47 @@ def _check_images(x: Tensor) -> None:
         )
 
 
-# How many uniforms each op draws per image, besides the one that decides whether it applies.
-_DRAWS_PER_OP = {"brightness": 1, "saturation": 1, "contrast": 1, "translation": 2, "cutout": 2, "flip": 1, "rot90": 1}
+def _value_ranges(op: str, strengths: Strengths, h: int, w: int) -> list[tuple[str, float, float, bool]]:
+    """What each value of ``op`` is, from one uniform u ~ U[0, 1): (name, low, span, integer).
+
+    A value is low + span * u, or for integers low + floor(span * u): uniform over low .. low + span - 1.
+    """
+    s = strengths.color_strength
+    if op == "brightness":
+        return [("shift", -0.5 * s, s, False)]  # (u - 0.5) s
+    if op == "saturation":
+        return [("factor", 1 - s, 2 * s, False)]  # 1 + (2u - 1) s
+    if op == "contrast":
+        return [("factor", 1 - 0.5 * s, s, False)]  # 1 + (u - 0.5) s
+    if op == "translation":
+        max_h, max_w = _side(h, strengths.translation_ratio), _side(w, strengths.translation_ratio)
+        return [("shift_h", -max_h, 2 * max_h + 1, True), ("shift_w", -max_w, 2 * max_w + 1, True)]
+    if op == "cutout":
+        # Official: centre uniform over [0, side + (1 - size % 2)), so the square may be clipped.
+        cut_h, cut_w = _side(h, strengths.cutout_ratio), _side(w, strengths.cutout_ratio)
+        return [("centre_h", 0, h + 1 - cut_h % 2, True), ("centre_w", 0, w + 1 - cut_w % 2, True)]
+    if op == "flip":
+        return [("flip", 0, 1, False)]  # flip where u < 0.5
+    return [("quarter_turns", 0, 4, True)]  # rot90
 
 
-def _integers(u: Tensor, low: int, high: int) -> Tensor:
-    """Uniform integers in low..high-1 from uniforms u in [0, 1) (what torch.randint(low, high) draws)."""
-    count = high - low
-    values = (u * count).long().clamp_(max=count - 1)  # the clamp: u * count may round up to count in float32
-    return values + low if low else values
+@functools.lru_cache(maxsize=64)
+def _draw_plan(
+    ops: tuple[str, ...], h: int, w: int, color_strength: float, translation_ratio: float, cutout_ratio: float,
+    dtype: torch.dtype, device: torch.device,
+) -> tuple[tuple[list[tuple[str, float, float, bool]], ...], tuple[bool, ...], Tensor, Tensor]:
+    """What :func:`sample_params` does with each uniform column, worked out once per setting.
+
+    Returns each op's value ranges, which columns are integers, and (low, span) as float and
+    (low, span - 1) as integer tensors over all columns: first one "applies?" column per op, then the values.
+    """
+    strengths = Strengths(translation_ratio, cutout_ratio, color_strength)
+    ranges = tuple(_value_ranges(op, strengths, h, w) for op in ops)
+    columns = [("applied", 0, 1, False)] * len(ops) + [value for op_ranges in ranges for value in op_ranges]
+    _, lows, spans, integer = zip(*columns)
+    reals = torch.tensor([lows, spans], dtype=dtype, device=device)
+    integers = torch.tensor([lows, [span - 1 for span in spans]], dtype=torch.long, device=device)
+    return ranges, integer, reals, integers
 
 
 def sample_params(
@@ -232,9 +265,9 @@ def sample_params(
 ) -> AugmentParams:
     """Draw T's random parameters for a batch shaped like ``x``, one set per image.
 
-    Per op and image: one uniform u ~ U[0, 1) decides whether the op applies (u < p), then
-    its values are drawn (colour: one uniform; translation: two integer shifts; cutout: two
-    integer centres; integers are floor(u * count), i.e. uniform over their range).
+    Per op and image, one uniform u ~ U[0, 1) decides whether the op applies (u < p), and one
+    uniform per value gives the value (see :func:`_value_ranges`: colour factors and shifts
+    uniform over their range, translations and cutout centres uniform integers).
     With ``generator`` the draws are reproducible (a lesson can show the same T twice).
     """
     _check_images(x)
@@ -243,40 +276,37 @@ def sample_params(
     n, _, h, w = x.shape
     if "rot90" in ops and h != w:
         raise ValueError(f"rot90 needs square images; got {h}x{w}")
-    # All uniforms of this call in one draw: a handful of ops instead of one launch per value.
-    draw_device = generator.device if generator is not None else x.device
-    uniforms = torch.rand(n, sum(1 + _DRAWS_PER_OP[op] for op in ops), generator=generator, device=draw_device)
-    columns = iter(uniforms.to(x.device).unbind(1))
-
-    s = strengths.color_strength
     cut_h, cut_w = _side(h, strengths.cutout_ratio), _side(w, strengths.cutout_ratio)
-    max_h, max_w = _side(h, strengths.translation_ratio), _side(w, strengths.translation_ratio)
     params = AugmentParams(ops=ops, cutout_size=(cut_h, cut_w))
-    for op in ops:
-        applied = next(columns) < strengths.p
-        if op == "brightness":
-            values = {"shift": (next(columns) - 0.5) * s * applied}
-        elif op == "saturation":
-            values = {"factor": torch.where(applied, 1 + (2 * next(columns) - 1) * s, 1.0)}
-        elif op == "contrast":
-            values = {"factor": torch.where(applied, 1 + (next(columns) - 0.5) * s, 1.0)}
-        elif op == "translation":
-            values = {
-                "shift_h": _integers(next(columns), -max_h, max_h + 1) * applied,
-                "shift_w": _integers(next(columns), -max_w, max_w + 1) * applied,
-            }
-        elif op == "cutout":
-            # Official: centre uniform over [0, side + (1 - size % 2)), so the square may be clipped.
-            values = {
-                "centre_h": _integers(next(columns), 0, h + (1 - cut_h % 2)),
-                "centre_w": _integers(next(columns), 0, w + (1 - cut_w % 2)),
-            }
+    if not ops:
+        return params
+
+    # All uniforms of this call in one draw, (N, ops + values), turned into values all at once:
+    # ten small tensor ops, where one draw per value took some forty (each costs microseconds).
+    ranges, integer, (low, span), (low_int, largest) = _draw_plan(
+        ops, h, w, strengths.color_strength, strengths.translation_ratio, strengths.cutout_ratio,
+        torch.get_default_dtype(), x.device,
+    )
+    draw_device = generator.device if generator is not None else x.device
+    uniforms = torch.rand(n, len(integer), generator=generator, device=draw_device).to(x.device)
+    applied_all = (uniforms < strengths.p).unbind(1)  # only the first len(ops) columns are used
+    scaled = uniforms * span
+    reals = (scaled + low).unbind(1)
+    # floor(span * u), clamped: in float32, span * u may round up to span
+    whole = torch.minimum(scaled.long(), largest).add_(low_int).unbind(1) if any(integer) else reals
+    columns = iter([whole[i] if is_integer else reals[i] for i, is_integer in enumerate(integer)][len(ops):])
+
+    always = strengths.p >= 1  # the official setting: no masking needed
+    for op, op_ranges, applied in zip(ops, ranges, applied_all):
+        values = {name: next(columns) for name, _, _, _ in op_ranges}
+        if op == "cutout":
             if cut_h == 0 or cut_w == 0:
                 applied = torch.zeros_like(applied)
         elif op == "flip":
-            values = {"flip": (next(columns) < 0.5) & applied}
-        else:  # rot90
-            values = {"quarter_turns": _integers(next(columns), 0, 4) * applied}
+            values["flip"] = (values["flip"] < 0.5) & applied
+        elif not always:  # where not applied: the neutral value (shift 0, factor 1)
+            neutral = 1.0 if op in ("saturation", "contrast") else 0
+            values = {name: torch.where(applied, value, neutral) for name, value in values.items()}
         params.values.append(values)
         params.applied.append(applied)
     return params

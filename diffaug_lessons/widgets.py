@@ -33,7 +33,7 @@ from .data import load_dataset
 from .errors import check_choice, choice_error
 from .plots import grid_png, plot_d_outputs, plot_metric
 from .runs import CorruptRunError, Run, list_runs, run_name, runs_dir
-from .train import STRATEGIES, WHERE_T_IS_APPLIED, TrainConfig, lesson_config, train, train_step
+from .train import STRATEGIES, WHERE_T_IS_APPLIED, Record, TrainConfig, lesson_config, train, train_step
 
 PLAYGROUND_OPS = COLOR_OPS + GEOMETRIC_OPS
 PLAYGROUND_DATASETS = ("digits", "shapes")
@@ -306,7 +306,9 @@ def curves_png(history: Sequence[Mapping[str, float]]) -> bytes:
     """Three panels as PNG: D's mean output on training reals, held-out reals and fakes; FID; KID."""
     def draw(axes: Any) -> None:
         plot_d_outputs(history, axes[0], title="D's mean output")
-        axes[0].legend(fontsize=7, loc="lower left")
+        for line in axes[0].lines:
+            line.set_marker(".")  # a single evaluation shows as a point
+        axes[0].legend(fontsize=7, loc="best")
         plot_metric({"FID": history}, "fid", axes[1], "FID (lower is better)")
         plot_metric({"KID": history}, "kid", axes[2], "KID (lower is better)")
 
@@ -332,7 +334,7 @@ class TrainingDashboard(_Panel):
         self.policy_error = widgets.HTML()
         default_n = base.n_train or 100
         self.n_train = widgets.Dropdown(options=sorted({*N_TRAIN_CHOICES, default_n}), value=default_n,
-                                        description="train images")
+                                        description="training images", style={"description_width": "initial"})
         self.steps = widgets.IntText(value=base.steps, description="steps")
         self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop")
@@ -431,7 +433,7 @@ class TrainingDashboard(_Panel):
         self._say(run_summary(self.history[-1] if self.history else None, config.steps, result.status))
         self._status = result.status
 
-    def _on_record(self, record: Any) -> None:
+    def _on_record(self, record: Record) -> None:
         self.history = [*self.history, record.row]
         self.progress.value = record.step
         self.samples.value = grid_png(record.samples, scale=self.sample_scale)
@@ -520,7 +522,8 @@ class RunComparison(_Panel):
         )
         self.runs: list[Run] = []
         self.selector = widgets.SelectMultiple(description="runs", rows=6, layout=widgets.Layout(width="70%"))
-        self.metric = widgets.Dropdown(options=COMPARISON_METRICS, value="fid", description="metric")
+        self.metric = widgets.Dropdown(options=COMPARISON_METRICS, value="fid", description="metric",
+                                       layout=widgets.Layout(width="220px"))
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh", tooltip="list the saved runs again")
         self.curves = _image()
         self.table = widgets.HTML()

@@ -158,6 +158,9 @@ def test_dashboard_trains_in_the_background_and_refuses_a_second_start(tiny_conf
     assert dashboard.samples.value != placeholder_samples and dashboard.curves.value != empty_curves
     assert dashboard.progress.value == 12 and "complete: step 12/12 | FID" in dashboard.message.value
     assert json.loads((dashboard.run_dir / "meta.json").read_text())["status"] == "complete"
+    finished = dashboard.history
+    assert dashboard.start() and dashboard.wait(30)  # a finished run is loaded, not trained again
+    assert dashboard.status == "complete" and dashboard.history == finished
 
 
 def test_dashboard_stop_saves_and_start_resumes(tiny_config):
