@@ -347,15 +347,23 @@ def apply_reference(x: Tensor, params: AugmentParams) -> Tensor:
 #   mean_c(y) = (a + b) m_c + c m + d and mean(y) = (a + b + c) m + d;
 # - geometry: translations compose to one total shift, after which each pixel of x is at one
 #   output pixel or gone. ``keep`` (N, 1, H, W) marks, in x's coordinates, the pixels that arrive:
-#   not covered by a cutout, never pushed off the image.
+#   not covered by a cutout, not pushed off the image sideways.
 #
-# ``shift`` copies each output row as one contiguous run of elements (an ``index_select`` of rows,
+# ``shift`` copies each output row as one run of consecutive elements (an ``index_select`` of rows,
 # a memcpy each: several times faster on CPU than a per-pixel gather): output row r of an image is
-# its row r + shift_h starting shift_w elements in. Where that run crosses the row's end it reads
-# the neighbouring row, or the zero gap stored between images; those pixels are the ones that left
-# the image, which ``keep`` has already zeroed. Rows shifted in from outside read the zero gap.
+# its row r + shift_h, starting shift_w pixels in. Where the run crosses the row's end it reads the
+# next row (or the zero gap stored between images): pixels that left the image sideways, which
+# ``keep`` has zeroed. Rows from above or below the image read the zero gap.
 # The gradient of this copy is the same copy with the opposite shift, and the colour part's is again
-# affine, so ``_ColorShiftKeep.backward`` is written out: 4 passes over the images, not ~10.
+# affine, so ``_ColorShiftKeep.backward`` is written out: 4 passes over the images, where autograd
+# made about 10. Images this small make every tensor op cost microseconds whatever its size, so the
+# per-image parameters are worked out in as few (batched) ops as possible.
+
+
+@functools.lru_cache(maxsize=64)
+def _constant(values: tuple, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """A small constant tensor, made once (never modified by its users)."""
+    return torch.tensor(values, dtype=dtype, device=device)
 
 
 def _affine(x: Tensor, scale: Tensor | None, offset: Tensor | None, out: Tensor | None = None) -> Tensor:
@@ -369,177 +377,282 @@ def _affine(x: Tensor, scale: Tensor | None, offset: Tensor | None, out: Tensor 
     return x if out is None else out.copy_(x)
 
 
-def _gapped(shape: torch.Size, channels_last: bool) -> tuple[int, int, int]:
-    """Layout of the copy buffer: (row length, gap = one row of zeros, image stride incl. its gap)."""
+def _layout(shape: torch.Size, channels_last: bool) -> tuple[int, int, int]:
+    """Copy-buffer layout: (elements per row = the gap between images, rows per image, image stride incl. gap)."""
     _, channels, h, w = shape
-    row = w * channels if channels_last else w
-    return row, row, channels * h * w + row
+    if channels_last:
+        return w * channels, h, h * w * channels + w * channels
+    return w, channels * h, channels * h * w + w
 
 
 def _gapped_buffer(like: Tensor, channels_last: bool) -> tuple[Tensor, Tensor]:
     """A flat buffer [gap, image 0, gap, image 1, ..., gap] with zero gaps, and its images as an NCHW view."""
-    n, channels, h, w = like.shape
-    _, gap, stride = _gapped(like.shape, channels_last)
+    n = like.shape[0]
+    gap, _, stride = _layout(like.shape, channels_last)
     buffer = like.new_empty(n * stride + gap)
     buffer.as_strided((n + 1, gap), (stride, 1)).zero_()
+    return buffer, _gapped_buffer_images(buffer, like.shape, channels_last)
+
+
+def _gapped_buffer_images(buffer: Tensor, shape: torch.Size, channels_last: bool) -> Tensor:
+    """The images of a gapped buffer, as an NCHW view of ``shape``."""
+    _, channels, h, w = shape
+    gap, _, stride = _layout(shape, channels_last)
     if channels_last:
-        return buffer, buffer.as_strided((n, channels, h, w), (stride, 1, w * channels, channels), gap)
-    return buffer, buffer.as_strided((n, channels, h, w), (stride, h * w, w, 1), gap)
+        return buffer.as_strided(shape, (stride, 1, w * channels, channels), gap)
+    return buffer.as_strided(shape, (stride, h * w, w, 1), gap)
 
 
-def _shifted_rows(buffer: Tensor, starts: Tensor, shape: torch.Size, channels_last: bool) -> Tensor:
-    """The rows of ``buffer`` that begin at ``starts``, as images of ``shape`` (NCHW view)."""
+def _copy_rows(buffer: Tensor, starts: Tensor, shape: torch.Size, channels_last: bool) -> Tensor:
+    """The rows of ``buffer`` that begin at ``starts``, as images of ``shape`` (an NCHW view)."""
     n, channels, h, w = shape
-    row, _, _ = _gapped(shape, channels_last)
+    row, _, _ = _layout(shape, channels_last)
     rows = buffer.unfold(0, row, 1).index_select(0, starts)
     if channels_last:
         return rows.view(n, h, w, channels).permute(0, 3, 1, 2)
     return rows.view(n, channels, h, w)
 
 
-def _row_starts(shape: torch.Size, shift_h: Tensor, shift_w: Tensor, channels_last: bool) -> Tensor:
-    """Where each output row (image, [channel,] row) begins in the gapped buffer, for a shift (N,) x 2."""
-    n, channels, h, w = shape
-    row, gap, stride = _gapped(shape, channels_last)
-    device = shift_h.device
-    source_row = torch.arange(h, device=device) + shift_h.view(-1, 1)  # (N, H)
-    within = torch.add(shift_w.view(-1, 1) * (channels if channels_last else 1), source_row, alpha=row)
-    planes = (1, 1) if channels_last else (channels, h * w)  # planes per image, their size
-    image_starts = torch.arange(gap, n * stride, stride, device=device).view(n, 1, 1)
-    starts = (image_starts + torch.arange(0, planes[0] * planes[1], planes[1], device=device).view(1, -1, 1)
-              + within.unsqueeze(1))
-    outside = ((source_row < 0) | (source_row >= h)).unsqueeze(1)
-    return torch.where(outside, n * stride, starts).view(-1)  # rows from outside: the last gap
+@functools.lru_cache(maxsize=16)
+def _unshifted_row_starts(shape: torch.Size, channels_last: bool, device: torch.device) -> Tensor:
+    """Where each (image, [channel,] row) begins in the gapped buffer: (N, planes, H) int64, made once per shape."""
+    n, _, h, _ = shape
+    row, rows_per_image, _ = _layout(shape, channels_last)
+    starts = torch.arange(n * rows_per_image, device=device).view(n, -1, h) * row
+    return starts + torch.arange(row, (n + 1) * row, row, device=device).view(n, 1, 1)  # + the gaps so far
 
 
 class _ColorShiftKeep(torch.autograd.Function):
     """shift(keep * (a x + b m_c + c m + d)) with a hand-written backward (see above).
 
-    Coefficients are (N, 1, 1, 1) or None (a: 1; b, c, d: 0), ``keep`` (N, 1, H, W) or None;
-    ``starts``/``back_starts`` are the row starts of the shift and of its inverse (None: no shift).
-    Only x is differentiated; the rest are constants drawn by ``sample_params``.
+    Coefficients are (N, 1, 1, 1) or None (a: 1; b, c, d: 0), ``keep`` broadcasts to (N, 1, H, W) or
+    is None; ``starts``/``back_starts`` are the row starts of the shift and of its inverse (None: no
+    shift). Only x is differentiated; the rest are constants drawn by ``sample_params``.
     """
 
     @staticmethod
     def forward(ctx, x, a, b, c, d, keep, starts, back_starts, channels_last):
-        channel_mean = x.mean(dim=1, keepdim=True) if b is not None else None
-        offset = None
+        n, channels, h, w = x.shape
+        # b m_c + c m + d with channel sums: b/C and c/(CHW) cost (N,) ops, means would cost image-sized ones.
+        # In-place ops on fresh tensors: on CPU every image-sized allocation may cost page faults.
+        b = None if b is None else b / channels
+        c = None if c is None else c / (channels * h * w)
+        channel_sum = x.sum(dim=1, keepdim=True) if b is not None else None
+        offset = None  # c m + d, then + b m_c
         if c is not None:
-            image_mean = (channel_mean if channel_mean is not None else x).mean(dim=(1, 2, 3), keepdim=True)
-            offset = c * image_mean if d is None else torch.addcmul(d, c, image_mean)
+            image_sum = (channel_sum if channel_sum is not None else x).sum(dim=(1, 2, 3), keepdim=True)
+            offset = c * image_sum if d is None else torch.addcmul(d, c, image_sum)
         elif d is not None:
             offset = d
-        if channel_mean is not None:
-            offset = b * channel_mean if offset is None else torch.addcmul(offset, b, channel_mean)
+        if channel_sum is not None:
+            offset = channel_sum.mul_(b) if offset is None else channel_sum.mul_(b).add_(offset)
         scale = a
         if keep is not None:
             scale = keep if a is None else a * keep
-            offset = None if offset is None else offset * keep
-        ctx.save_for_backward(scale, keep, b, c, back_starts)
+            if offset is not None:
+                offset = offset.mul_(keep) if channel_sum is not None else offset * keep
         ctx.channels_last = channels_last
         if starts is None:
+            ctx.save_for_backward(scale, keep, b, c, None, None)
             return _affine(x, scale, offset)
         buffer, images = _gapped_buffer(x, channels_last)
         _affine(x, scale, offset, out=images)
-        return _shifted_rows(buffer, starts, x.shape, channels_last)
+        # The backward copies the gradient through the same buffer (its gaps are still zero).
+        ctx.save_for_backward(scale, keep, b, c, back_starts, buffer if ctx.needs_input_grad[0] else None)
+        return _copy_rows(buffer, starts, x.shape, channels_last)
 
     @staticmethod
     def backward(ctx, grad):
-        scale, keep, b, c, back_starts = ctx.saved_tensors
-        n, channels, h, w = grad.shape
+        scale, keep, b, c, back_starts, buffer = ctx.saved_tensors
+        fresh = False  # may grad be overwritten? Not when it is the caller's, nor when building a graph.
         if back_starts is not None:  # the gradient of a shifted copy is the copy shifted back
-            buffer, images = _gapped_buffer(grad, ctx.channels_last)
+            if buffer is None or torch.is_grad_enabled():
+                buffer, images = _gapped_buffer(grad, ctx.channels_last)
+            else:
+                images = _gapped_buffer_images(buffer, grad.shape, ctx.channels_last)
             images.copy_(grad)
-            grad = _shifted_rows(buffer, back_starts, grad.shape, ctx.channels_last)
+            grad = _copy_rows(buffer, back_starts, grad.shape, ctx.channels_last)
+            fresh = not torch.is_grad_enabled()
         # d/dx of keep (a x + b m_c + c m): a keep g + b/C sum_c(keep g) + c/(CHW) sum(keep g)
         offset = None
         if b is not None or c is not None:
             kept_sum = grad.sum(dim=1, keepdim=True)
             if keep is not None:
-                kept_sum = kept_sum * keep
+                kept_sum = kept_sum.mul_(keep) if not torch.is_grad_enabled() else kept_sum * keep
             if c is not None:
-                offset = kept_sum.sum(dim=(2, 3), keepdim=True) * (c / (channels * h * w))
+                offset = c * kept_sum.sum(dim=(2, 3), keepdim=True)
             if b is not None:
-                offset = kept_sum * (b / channels) if offset is None else torch.addcmul(offset, kept_sum, b / channels)
-        return _affine(grad, scale, offset), None, None, None, None, None, None, None, None
+                offset = b * kept_sum if offset is None else torch.addcmul(offset, b, kept_sum)
+        return _affine(grad, scale, offset, out=grad if fresh else None), None, None, None, None, None, None, None, None
 
 
 def _color_coefficients(
     steps: Sequence[tuple[str, dict[str, Tensor], Tensor]], dtype: torch.dtype
 ) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None]:
-    """(a, b, c, d) of a run of colour ops, each (N, 1, 1, 1) in ``dtype``, or None where it keeps its neutral value."""
+    """(a, b, c, d) of a run of colour ops, each (N, 1, 1, 1) in ``dtype``; None where it keeps its neutral value."""
     precision = torch.promote_types(dtype, torch.float32)  # bf16 images still get fp32 coefficients
-    a: Tensor | float = 1.0
-    b: Tensor | float = 0.0
-    c: Tensor | float = 0.0
-    d: Tensor | float = 0.0
+    a = b = c = d = None  # neutral: a = 1, b = c = d = 0
     for op, values, _ in steps:
         value = next(iter(values.values())).to(precision)
         if op == "brightness":
-            d = d + value
-        elif op == "saturation":
-            a, b = value * a, (a + b) - value * a
-        else:  # contrast
-            a, b, c = value * a, value * b, value * c + (1 - value) * (a + b + c)
-    names = {op for op, _, _ in steps}
-    used = (bool(names & {"saturation", "contrast"}), "saturation" in names, "contrast" in names, "brightness" in names)
-    a, b, c, d = (t.to(dtype).view(-1, 1, 1, 1) if is_used else None for t, is_used in zip((a, b, c, d), used))
-    return a, b, c, d
+            d = value if d is None else d + value
+        elif op == "saturation":  # a, b = f a, (a + b) - f a
+            a_value = value if a is None else value * a
+            b = (1 if a is None else a) - a_value if b is None else (b + (1 if a is None else a)) - a_value
+            a = a_value
+        else:  # contrast: a, b, c = f a, f b, f c + (1 - f)(a + b + c)
+            total = 1 if a is None else a
+            total = total if b is None else total + b
+            total = total if c is None else total + c
+            mixed = (1 - value) * total
+            a = value if a is None else value * a
+            b = None if b is None else value * b
+            c = mixed if c is None else torch.addcmul(mixed, value, c)
+    return tuple(None if t is None else t.to(dtype).view(-1, 1, 1, 1) for t in (a, b, c, d))
+
+
+@functools.lru_cache(maxsize=64)
+def _geometry_plan(
+    ops: tuple[str, ...], shape: torch.Size, cut: tuple[int, int], channels_last: bool, device: torch.device
+) -> tuple[Tensor, Tensor, tuple[str, ...], int]:
+    """The algebra of a run of translations/cutouts, worked out once per run and image shape.
+
+    Walk each pixel of x forward through the run: a translation by t moves it to position - t
+    (out(i) = x(i + t)); a cutout covers some positions. Every condition is an interval test
+    ``low <= position < high`` on rows or columns, with low and high linear in the run's values
+    (per translation: shift_h, shift_w; per cutout: centre_h, centre_w, applied). So all bounds
+    come out of one matrix product ``values @ matrix + constant``: the J lows, the J highs, then
+    the row-start offset of the copy (a single translation) or the total shift_h, shift_w.
+    Returns (matrix, constant, what each test is for, J).
+    """
+    _, channels, h, w = shape
+    count = sum(2 if op == "translation" else 3 for op in ops)
+    big = 2.0 * (h + w)  # moves a square that does not apply off the image
+
+    def unit(column: int, scale: float = 1.0) -> list[float]:
+        return [scale if i == column else 0.0 for i in range(count)] + [0.0]  # last entry: the constant
+
+    def plus(*forms: list[float]) -> list[float]:
+        return [sum(values) for values in zip(*forms)]
+
+    def shifted(form: list[float], by: float) -> list[float]:
+        return form[:-1] + [form[-1] + by]
+
+    tests: list[tuple[str, list[float], int]] = []  # (what for, low, length)
+    moved_h = moved_w = unit(-1, 0.0)  # total shift so far
+    last_translation = max((i for i, op in enumerate(ops) if op == "translation"), default=-1)
+    column = 0
+    for i, op in enumerate(ops):
+        if op == "translation":
+            moved_h, moved_w = plus(moved_h, unit(column)), plus(moved_w, unit(column + 1))
+            # pixel q of x is now at q - moved: on the image iff moved <= q < moved + side
+            if i < last_translation:  # a later translation must not bring it back
+                tests.append(("range_h", moved_h, h))
+            tests.append(("range_w", moved_w, w))  # also for the last one: pushed off sideways, the copy wraps it
+            column += 2
+        else:  # cutout: covered iff top <= q - moved < top + size
+            if cut[0] > 0 and cut[1] > 0:
+                top_h = shifted(plus(unit(column), moved_h, unit(column + 2, -big)), big - cut[0] // 2)
+                tests += [("cut_h", top_h, cut[0]), ("cut_w", shifted(plus(unit(column + 1), moved_w), -(cut[1] // 2)), cut[1])]
+            column += 3
+    translations = ops.count("translation")
+    if translations:  # output row r reads row r + shift_h, gradient row r reads r - shift_h
+        tests += [("read", [-v for v in moved_h], h), ("read_back", moved_h, h)]
+    if not tests:
+        return torch.zeros(count, 0, device=device), torch.zeros(0, device=device), (), 0
+    lows = [low for _, low, _ in tests]
+    highs = [shifted(low, length) for _, low, length in tests]
+    row, _, _ = _layout(shape, channels_last)
+    pixel = channels if channels_last else 1
+    if translations == 1:  # |shift_w| <= w already: the row-start offset directly
+        extra = [plus([row * v for v in moved_h], [pixel * v for v in moved_w])]
+    else:
+        extra = [moved_h, moved_w] if translations else []
+    forms = torch.tensor(lows + highs + extra, dtype=torch.float32, device=device)  # (outputs, count + 1)
+    return forms[:, :-1].t().contiguous(), forms[:, -1].contiguous(), tuple(what for what, _, _ in tests), len(tests)
 
 
 def _geometry(
     steps: Sequence[tuple[str, dict[str, Tensor], Tensor]], shape: torch.Size, cut: tuple[int, int],
-    dtype: torch.dtype, device: torch.device,
-) -> tuple[Tensor | None, tuple[Tensor, Tensor] | None]:
-    """``keep`` (N, 1, H, W) or None, and the total shift (shift_h, shift_w), each (N,), or None.
-
-    Walks each pixel of x forward through the run: a translation by t moves it to position - t
-    (out(i) = x(i + t)) and loses it if that is off the image; a cutout loses it if the square
-    covers its position at that stage.
-    """
+    dtype: torch.dtype, channels_last: bool, need_back: bool,
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """``keep`` (broadcasting to (N, 1, H, W)), and the row starts of the shifted copy and of its
+    gradient (see :func:`_row_starts`); each None where not needed."""
     n, _, h, w = shape
-    rows, cols = torch.arange(h, device=device), torch.arange(w, device=device)
-    moved_h: Tensor | int = 0  # total shift so far
-    moved_w: Tensor | int = 0
-    inside_h = inside_w = None  # (N, H), (N, W): never pushed off the image
-    covered = None  # (N, H, W): under some cutout
-    for op, values, applied in steps:
-        if op == "translation":
-            moved_h, moved_w = values["shift_h"] + moved_h, values["shift_w"] + moved_w
-            at_h, at_w = rows - moved_h.view(-1, 1), cols - moved_w.view(-1, 1)
-            ok_h, ok_w = (at_h >= 0) & (at_h < h), (at_w >= 0) & (at_w < w)
-            inside_h = ok_h if inside_h is None else inside_h & ok_h
-            inside_w = ok_w if inside_w is None else inside_w & ok_w
-        elif op == "cutout" and cut[0] > 0 and cut[1] > 0:
-            # The square covers positions top .. top + size - 1, where pixels top + moved .. of x are now.
-            from_h = rows - (values["centre_h"] - cut[0] // 2 + moved_h).view(-1, 1)
-            from_w = cols - (values["centre_w"] - cut[1] // 2 + moved_w).view(-1, 1)
-            in_h = (from_h >= 0) & (from_h < cut[0]) & applied.view(-1, 1)
-            in_w = (from_w >= 0) & (from_w < cut[1])
-            square = in_h.unsqueeze(2) & in_w.unsqueeze(1)
-            covered = square if covered is None else covered | square
-    keep = None if inside_h is None else inside_h.unsqueeze(2) & inside_w.unsqueeze(1)
-    if covered is not None:
-        keep = ~covered if keep is None else keep & ~covered
-    keep = None if keep is None else keep.unsqueeze(1).to(dtype)
-    if inside_h is None:
-        return keep, None
-    # Beyond a whole side every pixel is gone (keep is 0); clamping keeps the row starts in the buffer.
-    return keep, (moved_h, torch.clamp(moved_w, -w, w))
+    ops = tuple(op for op, _, _ in steps)
+    values = [v for _, values, applied in steps for v in (list(values.values()) + ([applied] if "centre_h" in values else []))]
+    matrix, constant, tests, count = _geometry_plan(ops, shape, cut, channels_last, values[0].device)
+    if not count:
+        return None, None, None
+    bounds = torch.addmm(constant, torch.stack(values, dim=1).to(torch.float32), matrix)  # (N, outputs)
+    lows, highs, extra = bounds.split([count, count, bounds.shape[1] - 2 * count], dim=1)
+    position = _constant(tuple(range(max(h, w))), torch.float32, bounds.device)
+    inside = (position >= lows.unsqueeze(2)) & (position < highs.unsqueeze(2))  # (N, tests, max(h, w))
+    inside_float = inside.to(dtype).unbind(1)
+    inside = inside.unbind(1)
+
+    def test(i: int, as_float: bool = True) -> Tensor:
+        t = (inside_float if as_float else inside)[i]
+        length = w if tests[i] in ("range_w", "cut_w") else h
+        return t if length == t.shape[1] else t.narrow(1, 0, length)
+
+    range_h = range_w = None
+    for i, what in enumerate(tests):
+        if what == "range_h":
+            range_h = test(i) if range_h is None else range_h * test(i)
+        elif what == "range_w":
+            range_w = test(i) if range_w is None else range_w * test(i)
+    keep = None
+    if range_h is not None:
+        keep = range_h.view(n, 1, h, 1) * range_w.view(n, 1, 1, w)
+    elif range_w is not None:
+        keep = range_w.view(n, 1, 1, w)
+    per_column = range_h is None and range_w is not None  # keep is range_w alone
+    for i, what in enumerate(tests):
+        if what != "cut_h":
+            continue
+        in_h, in_w = test(i).view(n, 1, h, 1), test(i + 1).view(n, 1, 1, w)
+        if keep is None:
+            keep = 1 - in_h * in_w
+        elif per_column:  # range_w (1 - in_h in_w) = range_w - in_h (in_w range_w): one image-sized op
+            keep = torch.addcmul(keep, in_h, in_w * keep, value=-1)
+        else:
+            keep = torch.addcmul(keep, keep * in_h, in_w, value=-1)
+        per_column = False
+    if "read" not in tests:
+        return keep, None, None
+    if extra.shape[1] == 1:
+        delta = extra.view(-1).long()
+    else:  # beyond a whole side every pixel is gone (keep is 0); the clamp keeps the copy inside the buffer
+        shift_h, shift_w = extra.long().unbind(1)
+        row, _, _ = _layout(shape, channels_last)
+        delta = torch.add(shift_w.clamp(-w, w) * (shape[1] if channels_last else 1), shift_h, alpha=row)
+    unshifted = _unshifted_row_starts(shape, channels_last, delta.device)
+    starts = _row_starts(unshifted, delta, test(count - 2, as_float=False))
+    back_starts = _row_starts(unshifted, -delta, test(count - 1, as_float=False)) if need_back else None
+    return keep, starts, back_starts
+
+
+def _row_starts(unshifted: Tensor, delta: Tensor, rows_inside: Tensor) -> Tensor:
+    """Row starts (flat) of the copy: ``unshifted`` + ``delta`` (N,); rows whose source is not ``rows_inside``
+    (N, H) begin in the last gap (zeros) instead."""
+    n = unshifted.shape[0]
+    tail = unshifted[-1, -1, -1] + unshifted[0, 0, 0]  # == N * image stride: the last gap
+    starts = unshifted + delta.view(n, 1, 1)
+    return torch.where(rows_inside.unsqueeze(1), starts, tail).view(-1)
 
 
 def _fused_run(x: Tensor, color_steps: list, geometry_steps: list, cutout_size: tuple[int, int]) -> Tensor:
     """Apply a run of colour ops and then a run of translations/cutouts (either may be empty) in one pass."""
     a, b, c, d = _color_coefficients(color_steps, x.dtype) if color_steps else (None,) * 4
-    keep, shift = _geometry(geometry_steps, x.shape, cutout_size, x.dtype, x.device)
-    if a is None and b is None and c is None and d is None and keep is None:
-        return x  # only zero-strength ops
-    starts = back_starts = None
     # Work in the images' own memory layout: NHWC input gives an NHWC buffer and output.
     channels_last = x.shape[1] > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-    if shift is not None:
-        starts = _row_starts(x.shape, shift[0], shift[1], channels_last)
-        back_starts = _row_starts(x.shape, -shift[0], -shift[1], channels_last)
+    keep = starts = back_starts = None
+    if geometry_steps:
+        need_back = x.requires_grad and torch.is_grad_enabled()
+        keep, starts, back_starts = _geometry(geometry_steps, x.shape, cutout_size, x.dtype, channels_last, need_back)
+    if a is None and b is None and c is None and d is None and keep is None:
+        return x  # only zero-strength ops
     return _ColorShiftKeep.apply(x, a, b, c, d, keep, starts, back_starts, channels_last)
 
 

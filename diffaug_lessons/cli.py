@@ -110,11 +110,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .runs import Run, cached_train
+    from .distributed import setup
+    from .runs import Run, cached_train, run_name, runs_dir
     from .train import train
 
     config = config_from_args(args)
-    if args.run_dir is not None:
+    dist_info = setup()
+    if dist_info.enabled:  # torchrun: every rank trains; rank 0 writes the run folder
+        run_dir = args.run_dir or runs_dir() / run_name(config)
+        train(config, run_dir=run_dir)
+        if not dist_info.is_main:
+            return 0
+        run = Run(run_dir)
+    elif args.run_dir is not None:
         train(config, run_dir=args.run_dir)
         run = Run(args.run_dir)
     else:

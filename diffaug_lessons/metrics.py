@@ -184,11 +184,14 @@ class FidKid:
     def __init__(self, features: nn.Module, reals: Tensor, kid_subsets: int = 20, kid_subset_size: int = 100) -> None:
         self.device = reals.device
         self.kid_subsets, self.kid_subset_size = kid_subsets, min(kid_subset_size, len(reals))
-        self.fid = FrechetInceptionDistance(feature=features, reset_real_features=False).to(self.device)
+        # Only rank 0 evaluates under torchrun: the metrics must not wait for the other ranks.
+        self.fid = FrechetInceptionDistance(feature=features, reset_real_features=False, sync_on_compute=False)
+        self.fid = self.fid.to(self.device)
         with warnings.catch_warnings():  # it warns that it keeps all features: a few thousand here
             warnings.simplefilter("ignore", UserWarning)
             self.kid = KernelInceptionDistance(
-                feature=features, reset_real_features=False, subsets=kid_subsets, subset_size=self.kid_subset_size
+                feature=features, reset_real_features=False, subsets=kid_subsets, subset_size=self.kid_subset_size,
+                sync_on_compute=False,
             ).to(self.device)
         with torch.no_grad():
             for batch in reals.split(256):

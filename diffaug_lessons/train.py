@@ -22,11 +22,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from . import __version__, settings
 from .augment import Strengths, apply, parse_policy, sample_params
 from .data import DATASETS, ImageSet, load_dataset, train_heldout_split
+from .distributed import Distributed, all_finite
+from .distributed import setup as distributed_setup
 from .errors import check_choice, check_range
 from .metrics import FidKid, discriminator_report, feature_network
 from .models import ARCHITECTURES, build_models
@@ -291,10 +294,13 @@ class Experiment:
     with the very same random streams.
     """
 
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, dist_info: Distributed | None = None) -> None:
         config.validate()
         self.config = config
+        self.dist = dist_info or Distributed()
         self.device = resolve_device(config.device)
+        if self.device.type == "cuda" and self.dist.enabled:
+            self.device = torch.device("cuda", self.dist.local_rank)
         self.train_set, self.heldout_set = load_split(config)
         if config.batch_size > len(self.train_set):
             raise ValueError(f"batch_size {config.batch_size} is larger than the {len(self.train_set)} training images")
@@ -312,7 +318,10 @@ class Experiment:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=config.betas)
         self.reals = self.train_set.images.to(self.device)
         self.heldout = self.heldout_set.images.to(self.device)
-        self.data_generator = torch.Generator().manual_seed(config.seed + 1)
+        # Rank 0 draws exactly what a single process draws; other ranks get their own batches and T.
+        self.data_generator = torch.Generator().manual_seed(config.seed + 1 + 7919 * self.dist.rank)
+        if self.dist.rank > 0:
+            torch.manual_seed(config.seed + 104_729 * self.dist.rank)
         fixed = torch.Generator().manual_seed(config.seed + 2)
         self.z_fixed = torch.randn(max(64, config.n_eval_samples), config.z_dim, generator=fixed).to(self.device)
         self.strengths = Strengths(config.translation_ratio, config.cutout_ratio, config.color_strength, config.p)
@@ -322,8 +331,13 @@ class Experiment:
         self.ada_sign_sum, self.ada_count = 0.0, 0
         self.train_seconds = 0.0
         self._fidkid: FidKid | None = None
-        self._G_step = torch.compile(self.G) if config.compile else self.G
-        self._D_step = torch.compile(self.D) if config.compile else self.D
+        self._G_step, self._D_step = self.G, self.D
+        if self.dist.enabled:  # DDP averages the gradients of every rank in the backward pass
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self._G_step = DistributedDataParallel(self.G, device_ids=ids)
+            self._D_step = DistributedDataParallel(self.D, device_ids=ids)
+        if config.compile:
+            self._G_step, self._D_step = torch.compile(self._G_step), torch.compile(self._D_step)
 
     # -- T and data -------------------------------------------------------
     def T(self, x: Tensor) -> Tensor:
@@ -391,17 +405,22 @@ class Experiment:
         G.train(was_training)
         return images
 
+    def check_finite(self) -> None:
+        """Raise :class:`TrainingDiverged` if a loss of this interval is NaN or infinite (on any rank)."""
+        n = max(self.sums["n"], 1)
+        loss_d, loss_g = (float(self.sums[k]) / n for k in ("loss_d", "loss_g"))
+        if not all_finite(loss_d + loss_g, self.dist):
+            last = self.history[-1]["step"] if self.history else 0
+            which, value = ("D", loss_d) if not math.isfinite(loss_d) else ("G", loss_g)
+            raise TrainingDiverged(
+                f"the {which} loss became {value} between steps {last} and {self.step}; the last good checkpoint "
+                f"(step {last}) is kept. Try lower learning rates (lr_d, lr_g) or spectral_norm=True."
+            )
+
     def evaluate(self, elapsed: float) -> Record:
         """One metrics row: losses, D on train/held-out reals and fakes (raw and with T), FID, KID."""
         n = self.sums["n"]
         loss_d, loss_g = (float(self.sums[k]) / max(n, 1) for k in ("loss_d", "loss_g"))
-        if not (math.isfinite(loss_d) and math.isfinite(loss_g)):
-            last = self.history[-1]["step"] if self.history else 0
-            raise TrainingDiverged(
-                f"the {'D' if not math.isfinite(loss_d) else 'G'} loss became {loss_d if not math.isfinite(loss_d) else loss_g} "
-                f"between steps {last} and {self.step}; the last good checkpoint (step {last}) is kept. "
-                "Try lower learning rates (lr_d, lr_g) or spectral_norm=True."
-            )
         with torch.random.fork_rng(devices=[]):
             fakes = self.generate(self.z_fixed[: self.config.n_eval_samples])
             D = self.D.eval()
@@ -430,6 +449,11 @@ class Experiment:
             features = feature_network(self.config.dataset, self.config.resolution).to(self.device)
             self._fidkid = FidKid(features, self.heldout)
         return self._fidkid
+
+    def skip_evaluation(self) -> None:
+        """What a non-main rank does at an evaluation: start the next interval."""
+        self.sums = {"loss_d": 0.0, "loss_g": 0.0, "sign_real": 0.0, "n": 0}
+        self.train_seconds = 0.0
 
     # -- checkpoints -------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -462,9 +486,14 @@ class Experiment:
             self.G_ema.load_state_dict(state["G_ema"])
         self.history = list(state["history"])
         self.strengths.p = state["p"]
-        torch.set_rng_state(state["rng_cpu"])
-        self.data_generator.set_state(state["rng_data"])
-        if "rng_cuda" in state and self.device.type == "cuda":
+        if self.dist.rank == 0:
+            torch.set_rng_state(state["rng_cpu"])
+            self.data_generator.set_state(state["rng_data"])
+        else:  # the checkpoint holds rank 0's streams; the others continue on fresh, distinct ones
+            seed = self.config.seed + 104_729 * self.dist.rank + 15_485_863 * self.step
+            torch.manual_seed(seed)
+            self.data_generator.manual_seed(seed + 1)
+        if "rng_cuda" in state and self.device.type == "cuda" and self.dist.rank == 0:
             torch.cuda.set_rng_state(state["rng_cuda"], self.device)
         self.ada_sign_sum, self.ada_count = state["ada"][0], int(state["ada"][1])
         self.sums = dict(state["sums"])
@@ -488,22 +517,29 @@ def train(
     """
     from . import runs
 
-    experiment = Experiment(config)
-    run = runs.open_run(run_dir, config) if run_dir is not None else None
-    if run is not None and run.has_checkpoint():
-        experiment.load_state_dict(run.load_checkpoint())
+    dist_info = distributed_setup()
+    experiment = Experiment(config, dist_info)
+    # Under torchrun only rank 0 writes the run; the other ranks just resume from it.
+    run = runs.open_run(run_dir, config) if run_dir is not None and dist_info.is_main else None
+    if run_dir is not None and runs.Run(run_dir).has_checkpoint():
+        experiment.load_state_dict(runs.Run(run_dir).load_checkpoint())
     status = "complete"
     started = time.perf_counter()
-    bar = tqdm(total=config.steps, initial=experiment.step, desc=config.strategy, disable=not progress, leave=False)
+    bar = tqdm(total=config.steps, initial=experiment.step, desc=config.strategy, leave=False,
+               disable=not progress or not dist_info.is_main)
     try:
         while experiment.step < config.steps:
-            if should_stop is not None and should_stop():
+            if should_stop is not None and should_stop():  # under torchrun: must answer alike on every rank
                 raise TrainingStopped
             tick = time.perf_counter()
             experiment.run_step()
             experiment.train_seconds += time.perf_counter() - tick
             bar.update(1)
             if experiment.step % config.eval_every == 0 or experiment.step == config.steps:
+                experiment.check_finite()
+                if not dist_info.is_main:
+                    experiment.skip_evaluation()
+                    continue
                 record = experiment.evaluate(time.perf_counter() - started)
                 bar.set_postfix(fid=f"{record.row['fid']:.1f}", gap=f"{record.row['d_gap']:.2f}")
                 if run is not None:

@@ -1,0 +1,33 @@
+"""Two processes on the CPU (gloo): DDP keeps the ranks identical, rank 0 saves, resume works."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+WORKER = Path(__file__).with_name("ddp_worker.py")
+
+
+def _torchrun(*args, timeout=240):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER), *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_two_ranks_train_identical_weights_and_resume(tmp_path):
+    run_dir = tmp_path / "run"
+    out = _torchrun(str(run_dir), "6")  # stop both ranks after 6 steps
+    assert "rank 0 of 2: status stopped, identical weights True" in out
+    assert "rank 1 of 2: status stopped, identical weights True" in out
+    meta = json.loads((run_dir / "meta.json").read_text())
+    assert meta["status"] == "stopped"
+    assert [row["step"] for row in json.loads((run_dir / "history.json").read_text())] == [4]
+
+    out = _torchrun(str(run_dir))  # resume to the end
+    assert out.count("status complete, identical weights True") == 2
+    assert json.loads((run_dir / "meta.json").read_text())["status"] == "complete"
+    assert [row["step"] for row in json.loads((run_dir / "history.json").read_text())] == [4, 8, 12]
+    assert len(list((run_dir / "samples").glob("*.png"))) == 3  # written once, by rank 0
