@@ -80,7 +80,7 @@ def plot_d_outputs(history: Sequence[dict[str, float]], ax: Axes, title: str = "
     steps = [row["step"] for row in history]
     suffix = "_aug" if augmented else ""
     for key, label, color in D_OUTPUT_LINES:
-        ax.plot(steps, [row[key + suffix] for row in history], label=label, color=color)
+        ax.plot(steps, [row[key + suffix] for row in history], label=label, color=color, marker=".")
     ax.set_ylim(0, 1)
     ax.set_xlabel("step")
     ax.set_ylabel("mean sigmoid(D)" + (" on T(.)" if augmented else ""))
@@ -96,7 +96,8 @@ def plot_metric(runs: dict[str, Sequence[dict[str, float]]], key: str, ax: Axes,
     ax.set_xlabel("step")
     ax.set_ylabel(ylabel or key)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    if runs:
+        ax.legend(fontsize=8)
     return ax
 
 
