@@ -57,8 +57,8 @@ def _synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time_calls(fn: Callable[[], object], calls: int, device: torch.device) -> float:
-    """Seconds per call of ``fn`` averaged over ``calls`` back-to-back calls."""
+def _time_calls(fn: Callable[[], object], calls: int, device: torch.device, clock: str) -> float:
+    """Seconds per call of ``fn`` averaged over ``calls`` back-to-back calls (CUDA: events)."""
     if device.type == "cuda":
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
@@ -67,20 +67,33 @@ def _time_calls(fn: Callable[[], object], calls: int, device: torch.device) -> f
         end.record()
         torch.cuda.synchronize(device)
         return start.elapsed_time(end) / 1000 / calls
-    begin = time.perf_counter()
+    now = time.process_time if clock == "cpu" else time.perf_counter
+    begin = now()
     for _ in range(calls):
         fn()
-    return (time.perf_counter() - begin) / calls
+    return (now() - begin) / calls
 
 
-def median_seconds(fn: Callable[[], object], device: torch.device, repeats: int, min_time: float) -> float:
-    """Median seconds per call over ``repeats`` repeats, after warm-up; each repeat lasts about ``min_time``."""
-    for _ in range(3):
-        fn()
-    _synchronize(device)
-    once = _time_calls(fn, 1, device)
-    calls = max(1, int(min_time / max(once, 1e-7)))
-    return statistics.median(_time_calls(fn, calls, device) for _ in range(repeats))
+def median_times(
+    closures: dict[str, Callable[[], object]], device: torch.device, repeats: int, min_time: float, clock: str
+) -> dict[str, float]:
+    """Median seconds per call of each closure over ``repeats`` timed repeats, after warm-up.
+
+    Each repeat of a closure lasts about ``min_time``; the repeats of the closures alternate, so
+    that a change in the machine's load hits all of them alike.
+    """
+    calls = {}
+    for name, fn in closures.items():
+        for _ in range(3):
+            fn()
+        _synchronize(device)
+        once = _time_calls(fn, 1, device, clock)
+        calls[name] = max(1, int(min_time / max(once, 1e-7)))
+    samples: dict[str, list[float]] = {name: [] for name in closures}
+    for _ in range(repeats):
+        for name, fn in closures.items():
+            samples[name].append(_time_calls(fn, calls[name], device, clock))
+    return {name: statistics.median(times) for name, times in samples.items()}
 
 
 def forward_backward(transform: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> Callable[[], None]:
@@ -123,7 +136,7 @@ def kornia_pipeline() -> Callable[[torch.Tensor], torch.Tensor] | None:
     )
 
 
-def augment_rows(device: torch.device, repeats: int, min_time: float) -> list[dict[str, object]]:
+def augment_rows(device: torch.device, repeats: int, min_time: float, clock: str) -> list[dict[str, object]]:
     kornia_T = kornia_pipeline()
     rows = []
     for shape in SHAPES:
@@ -137,10 +150,9 @@ def augment_rows(device: torch.device, repeats: int, min_time: float) -> list[di
         }
         if kornia_T is not None:
             contenders["kornia"] = kornia_T
-        row: dict[str, object] = {"shape": "x".join(map(str, shape))}
-        for name, transform in contenders.items():
-            row[name] = median_seconds(forward_backward(transform, x), device, repeats, min_time) * 1000
-        rows.append(row)
+        closures = {name: forward_backward(transform, x) for name, transform in contenders.items()}
+        times = median_times(closures, device, repeats, min_time, clock)
+        rows.append({"shape": "x".join(map(str, shape)), **{name: t * 1000 for name, t in times.items()}})
     return rows
 
 
@@ -181,7 +193,7 @@ def peak_memory_of_training(preset: str, strategy: str, device: str, steps: int 
     return result
 
 
-def train_row(preset: str, device: str, repeats: int, min_time: float, threads: int) -> dict[str, object]:
+def train_row(preset: str, device: str, repeats: int, min_time: float, threads: int, clock: str) -> dict[str, object]:
     """ms per ``Experiment.run_step()`` (one D step + one G step) for strategy "none" and "diffaugment".
 
     Both experiments live in this process and their timed repeats alternate, so that a change of the
@@ -193,12 +205,13 @@ def train_row(preset: str, device: str, repeats: int, min_time: float, threads: 
     except Exception as error:  # a preset this machine cannot run (e.g. no dataset): say so, keep the table
         row["error"] = f"{type(error).__name__}: {error}"
         return row
-    times: dict[str, list[float]] = {strategy: [] for strategy in experiments}
-    for _ in range(repeats):
-        for strategy, experiment in experiments.items():
-            times[strategy].append(median_seconds(experiment.run_step, experiment.device, 1, min_time))
+    steps = {strategy: experiment.run_step for strategy, experiment in experiments.items()}
+    for _ in range(5):  # warm-up: allocator, optimiser state, lazy initialisations
+        for step in steps.values():
+            step()
+    times = median_times(steps, experiments["none"].device, repeats, min_time, clock)
     for strategy in experiments:
-        row[strategy] = {"ms": statistics.median(times[strategy]) * 1000}
+        row[strategy] = {"ms": times[strategy] * 1000}
         command = [sys.executable, __file__, "--_peak-memory", preset, strategy, "--device", device,
                    "--threads", str(threads)]
         done = subprocess.run(command, capture_output=True, text=True)
@@ -262,6 +275,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=7, help="timed repeats per figure; the median is shown")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     parser.add_argument("--min-time", type=float, default=0.2, help="seconds each timed repeat lasts at least")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="CPU timings: wall clock, or this process's CPU time (steadier on a busy machine; "
+                             "with --threads 1 it is the work done, without the time others held the CPU)")
     parser.add_argument("--skip-train", action="store_true", help="only the transform table")
     parser.add_argument("--_peak-memory", nargs=2, metavar=("PRESET", "STRATEGY"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -284,15 +300,18 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError:
         print("kornia not installed: no kornia column (pip install kornia)")
     print(f"load average before: {_load()}")
-    print(f"median of {args.repeats} repeats, each at least {args.min_time} s; forward + backward of {POLICY!r}\n")
+    clock = "CUDA events" if device.type == "cuda" else {"wall": "wall clock", "cpu": "process CPU time"}[args.clock]
+    print(f"{clock}; median of {args.repeats} alternating repeats, each at least {args.min_time} s; "
+          f"forward + backward of {POLICY!r}\n")
 
-    print_augment_table(augment_rows(device, args.repeats, args.min_time))
+    print_augment_table(augment_rows(device, args.repeats, args.min_time, args.clock))
     print(f"\nload average after: {_load()}")
     if args.skip_train:
         return
     presets = ["cpu"] + (["gpu"] if device.type == "cuda" else [])
     print("\nOne training step (D step + G step) of the lesson presets, Experiment.run_step():")
-    print_train_table([train_row(preset, args.device, args.repeats, args.min_time, args.threads) for preset in presets])
+    rows = [train_row(preset, args.device, args.repeats, args.min_time, args.threads, args.clock) for preset in presets]
+    print_train_table(rows)
     print(f"load average after: {_load()}")
 
 

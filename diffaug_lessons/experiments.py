@@ -85,6 +85,18 @@ def closer_to_mirrored(samples: Tensor, train_images: Tensor) -> Tensor:
     return to_mirrored < to_original
 
 
+def nearest_rotation(samples: Tensor, train_images: Tensor) -> Tensor:
+    """Per sample: how many quarter turns (0-3) the nearest training image must be rotated by.
+
+    0 means the sample sits closest to an upright training image. A generator into which a
+    random 90-degree rotation has leaked produces samples whose nearest match is rotated.
+    """
+    from .metrics import nearest_neighbours
+
+    distances = torch.stack([nearest_neighbours(samples, torch.rot90(train_images, k, dims=(2, 3)))[0] for k in range(4)])
+    return distances.argmin(dim=0)
+
+
 def artifact_measures(samples: Tensor, cutout_side: int) -> dict[str, float]:
     """Fractions of ``samples`` with a cutout-like grey square and with a grey border,
     plus their colour statistics."""

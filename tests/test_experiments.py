@@ -10,6 +10,7 @@ from diffaug_lessons.experiments import (
     colour_statistics,
     flat_grey_patch,
     grey_border,
+    nearest_rotation,
     parse_amount,
     reproduce,
     summarise,
@@ -78,3 +79,10 @@ def test_reproduce_writes_a_report_with_the_four_findings(tmp_path):
         assert strategy in text
     assert text.count("- [") == 5  # one line per finding, ticked or not, with its numbers
     assert (tmp_path / "report" / "samples.png").exists() and (tmp_path / "report" / "d_outputs.png").exists()
+
+
+def test_nearest_rotation_finds_quarter_turns():
+    train = torch.rand(20, 1, 8, 8) * 2 - 1
+    assert torch.equal(nearest_rotation(train, train), torch.zeros(20, dtype=torch.long))
+    turned = torch.rot90(train, 1, dims=(2, 3))
+    assert torch.equal(nearest_rotation(turned, train), torch.ones(20, dtype=torch.long))
