@@ -354,11 +354,11 @@ def apply_reference(x: Tensor, params: AugmentParams) -> Tensor:
 # its row r + shift_h, starting shift_w pixels in. Where the run crosses the row's end it reads the
 # next row (or the zero gap stored between images): pixels that left the image sideways, which
 # ``keep`` has zeroed. Rows from above or below the image read the zero gap.
-# Its gradient writes each gradient row back where the row came from (``index_copy_``, the runs do
-# not overlap), and the colour part's gradient is again affine, so ``_ColorShiftKeep.backward`` is
-# written out: about 3 passes over the images, where autograd made about 10. Images this small make
-# every tensor op cost microseconds whatever its size, so the per-image parameters are worked out
-# in as few (batched) ops as possible, and image-sized temporaries are reused in place.
+# The gradient of this copy is the same copy with the opposite shift, and the colour part's gradient
+# is again affine, so ``_ColorShiftKeep.backward`` is written out: 4 passes over the images, where
+# autograd made about 10. Images this small make every tensor op cost microseconds whatever its
+# size, so the per-image parameters are worked out in as few (batched) ops as possible, and
+# image-sized temporaries are reused in place (on CPU a fresh allocation can cost page faults).
 
 
 @functools.lru_cache(maxsize=64)
@@ -422,19 +422,6 @@ def _copy_rows(buffer: Tensor, starts: Tensor, shape: torch.Size, channels_last:
     return rows.view(n, channels, h, w)
 
 
-def _put_rows_back(buffer: Tensor, starts: Tensor, grad: Tensor, channels_last: bool) -> Tensor:
-    """The gradient of :func:`_copy_rows`: a zero buffer with each row of ``grad`` written where it was read.
-
-    Reuses ``buffer`` unless a graph of this gradient is being built (double backward).
-    """
-    rows = _rows(grad, channels_last)
-    if not torch.is_grad_enabled():
-        buffer.zero_().unfold(0, rows.shape[1], 1).index_copy_(0, starts, rows)  # runs never overlap (but in the gap)
-        return buffer
-    elements = (starts.unsqueeze(1) + torch.arange(rows.shape[1], device=starts.device)).view(-1)
-    return buffer.new_zeros(buffer.shape).index_put((elements,), rows.reshape(-1), accumulate=True)
-
-
 @functools.lru_cache(maxsize=16)
 def _unshifted_row_starts(shape: torch.Size, channels_last: bool, device: torch.device) -> Tensor:
     """Where each (image, [channel,] row) begins in the gapped buffer: (N, planes, H) int64, made once per shape."""
@@ -453,10 +440,9 @@ class _ColorShiftKeep(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, a, b, c, d, keep, starts, channels_last):
+    def forward(ctx, x, a, b, c, d, keep, starts, back_starts, channels_last):
         n, channels, h, w = x.shape
         # b m_c + c m + d from channel sums: b/C and c/(CHW) cost (N,) ops, means would cost image-sized ones.
-        # In-place ops on fresh tensors: on CPU every image-sized allocation may cost page faults.
         b = None if b is None else b / channels
         c = None if c is None else c / (channels * h * w)
         channel_sum = _channel_sum(x) if b is not None else None
@@ -474,25 +460,28 @@ class _ColorShiftKeep(torch.autograd.Function):
             if offset is not None:
                 offset = offset.mul_(keep) if channel_sum is not None else offset * keep
         ctx.channels_last = channels_last
-        ctx.shape = x.shape
         if starts is None:
             ctx.save_for_backward(scale, keep, b, c, None, None)
             return _affine(x, scale, offset)
         buffer, images = _gapped_buffer(x, channels_last)
         _affine(x, scale, offset, out=images)
-        # The backward puts the gradient rows back into the same buffer.
-        ctx.save_for_backward(scale, keep, b, c, starts, buffer if ctx.needs_input_grad[0] else None)
+        # The backward shifts the gradient back through the same buffer (its gaps are still zero).
+        ctx.save_for_backward(scale, keep, b, c, back_starts, buffer if ctx.needs_input_grad[0] else None)
         return _copy_rows(buffer, starts, x.shape, channels_last)
 
     @staticmethod
     def backward(ctx, grad):
-        scale, keep, b, c, starts, buffer = ctx.saved_tensors
-        if starts is not None:
-            buffer = _put_rows_back(buffer, starts, grad, ctx.channels_last)
-            grad = _gapped_buffer_images(buffer, ctx.shape, ctx.channels_last)
+        scale, keep, b, c, back_starts, buffer = ctx.saved_tensors
+        in_place = not torch.is_grad_enabled()  # not building a graph of the gradient (double backward)
+        if back_starts is not None:  # the gradient of a shifted copy is the copy shifted back
+            if in_place:
+                images = _gapped_buffer_images(buffer, grad.shape, ctx.channels_last)
+            else:
+                buffer, images = _gapped_buffer(grad, ctx.channels_last)
+            images.copy_(grad)
+            grad = _copy_rows(buffer, back_starts, grad.shape, ctx.channels_last)
         # d/dx of keep (a x + b m_c + c m): a keep g + b/C sum_c(keep g) + c/(CHW) sum(keep g)
         offset = None
-        in_place = not torch.is_grad_enabled()
         if b is not None or c is not None:
             kept_sum = _channel_sum(grad)
             if keep is not None:
@@ -504,7 +493,8 @@ class _ColorShiftKeep(torch.autograd.Function):
                     offset = kept_sum.mul_(b) if offset is None else kept_sum.mul_(b).add_(offset)
                 else:
                     offset = b * kept_sum if offset is None else torch.addcmul(offset, b, kept_sum)
-        return _affine(grad, scale, offset), None, None, None, None, None, None, None
+        out = grad if in_place and back_starts is not None else None  # the shifted copy is ours to overwrite
+        return _affine(grad, scale, offset, out=out), None, None, None, None, None, None, None, None
 
 
 def _channel_sum(x: Tensor) -> Tensor:
@@ -588,8 +578,8 @@ def _geometry_plan(
                 tests += [("cut_h", top_h, cut[0]), ("cut_w", shifted(plus(unit(column + 1), moved_w), -(cut[1] // 2)), cut[1])]
             column += 3
     translations = ops.count("translation")
-    if translations:  # output row r reads row r + shift_h
-        tests.append(("read", [-v for v in moved_h], h))
+    if translations:  # output row r reads row r + shift_h, gradient row r reads r - shift_h
+        tests += [("read", [-v for v in moved_h], h), ("read_back", moved_h, h)]
     if not tests:
         return torch.zeros(count, 0, device=device), torch.zeros(0, device=device), (), 0
     lows = [low for _, low, _ in tests]
@@ -606,16 +596,16 @@ def _geometry_plan(
 
 def _geometry(
     steps: Sequence[tuple[str, dict[str, Tensor], Tensor]], shape: torch.Size, cut: tuple[int, int],
-    dtype: torch.dtype, channels_last: bool,
-) -> tuple[Tensor | None, Tensor | None]:
-    """``keep`` (broadcasting to (N, 1, H, W)) and the row starts of the shifted copy (see
-    :func:`_row_starts`); each None where not needed."""
+    dtype: torch.dtype, channels_last: bool, need_back: bool,
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """``keep`` (broadcasting to (N, 1, H, W)), the row starts of the shifted copy and those of its
+    gradient, the copy shifted back (see :func:`_row_starts`); each None where not needed."""
     n, _, h, w = shape
     ops = tuple(op for op, _, _ in steps)
     values = [v for _, values, applied in steps for v in (list(values.values()) + ([applied] if "centre_h" in values else []))]
     matrix, constant, tests, count = _geometry_plan(ops, shape, cut, channels_last, values[0].device)
     if not count:
-        return None, None
+        return None, None, None
     bounds = torch.addmm(constant, torch.stack(values, dim=1).to(torch.float32), matrix)  # (N, outputs)
     lows, highs, extra = bounds.split([count, count, bounds.shape[1] - 2 * count], dim=1)
     position = _constant(tuple(range(max(h, w))), torch.float32, bounds.device)
@@ -652,14 +642,16 @@ def _geometry(
             keep = torch.addcmul(keep, keep * in_h, in_w, value=-1)
         per_column = False
     if "read" not in tests:
-        return keep, None
+        return keep, None, None
     if extra.shape[1] == 1:
         delta = extra.view(-1).long()
     else:  # beyond a whole side every pixel is gone (keep is 0); the clamp keeps the copy inside the buffer
         shift_h, shift_w = extra.long().unbind(1)
         row, _, _ = _layout(shape, channels_last)
         delta = torch.add(shift_w.clamp(-w, w) * (shape[1] if channels_last else 1), shift_h, alpha=row)
-    return keep, _row_starts(shape, channels_last, delta, test(count - 1, as_float=False))
+    starts = _row_starts(shape, channels_last, delta, test(count - 2, as_float=False))
+    back_starts = _row_starts(shape, channels_last, -delta, test(count - 1, as_float=False)) if need_back else None
+    return keep, starts, back_starts
 
 
 def _row_starts(shape: torch.Size, channels_last: bool, delta: Tensor, rows_inside: Tensor) -> Tensor:
@@ -676,12 +668,13 @@ def _fused_run(x: Tensor, color_steps: list, geometry_steps: list, cutout_size: 
     a, b, c, d = _color_coefficients(color_steps, x.dtype) if color_steps else (None,) * 4
     # Work in the images' own memory layout: NHWC input gives an NHWC buffer and output.
     channels_last = x.shape[1] > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-    keep = starts = None
+    keep = starts = back_starts = None
     if geometry_steps:
-        keep, starts = _geometry(geometry_steps, x.shape, cutout_size, x.dtype, channels_last)
+        need_back = x.requires_grad and torch.is_grad_enabled()
+        keep, starts, back_starts = _geometry(geometry_steps, x.shape, cutout_size, x.dtype, channels_last, need_back)
     if a is None and b is None and c is None and d is None and keep is None:
         return x  # only zero-strength ops
-    return _ColorShiftKeep.apply(x, a, b, c, d, keep, starts, channels_last)
+    return _ColorShiftKeep.apply(x, a, b, c, d, keep, starts, back_starts, channels_last)
 
 
 def apply(x: Tensor, params: AugmentParams) -> Tensor:
