@@ -154,3 +154,14 @@ def test_readme_documents_the_localhost_token_default():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
     assert "--ip=127.0.0.1" in makefile and "token" in readme and "127.0.0.1" in readme
+
+
+def test_python_dash_m_runs_the_command_line():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "diffaug_lessons", "train", "--strategy", "nope"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "unknown strategy 'nope'" in done.stderr
+    done = subprocess.run([sys.executable, "-m", "diffaug_lessons", "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "reproduce" in done.stdout
