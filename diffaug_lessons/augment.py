@@ -242,19 +242,28 @@ def _value_ranges(op: str, strengths: Strengths, h: int, w: int) -> list[tuple[s
 def _draw_plan(
     ops: tuple[str, ...], h: int, w: int, color_strength: float, translation_ratio: float, cutout_ratio: float,
     dtype: torch.dtype, device: torch.device,
-) -> tuple[tuple[list[tuple[str, float, float, bool]], ...], tuple[bool, ...], Tensor, Tensor]:
-    """What :func:`sample_params` does with each uniform column, worked out once per setting.
+) -> tuple[tuple[list[tuple[str, float, float, bool]], ...], list[tuple[int, str, bool, int]], tuple[Tensor, ...]]:
+    """How :func:`sample_params` turns one (N, columns) draw into values, worked out once per setting.
 
-    Returns each op's value ranges, which columns are integers, and (low, span) as float and
-    (low, span - 1) as integer tensors over all columns: first one "applies?" column per op, then the values.
+    Columns: one "applies?" column per op, then the real values, then the integer ones. Returns
+    each op's value ranges, for each value (op index, name, is integer, its index in its block),
+    and the constants: (low, span) of the real values, and span, span - 1 and low of the integers.
     """
     strengths = Strengths(translation_ratio, cutout_ratio, color_strength)
     ranges = tuple(_value_ranges(op, strengths, h, w) for op in ops)
-    columns = [("applied", 0, 1, False)] * len(ops) + [value for op_ranges in ranges for value in op_ranges]
-    _, lows, spans, integer = zip(*columns)
-    reals = torch.tensor([lows, spans], dtype=dtype, device=device)
-    integers = torch.tensor([lows, [span - 1 for span in spans]], dtype=torch.long, device=device)
-    return ranges, integer, reals, integers
+    values = [(i, name, low, span, integer) for i, op_ranges in enumerate(ranges) for name, low, span, integer in op_ranges]
+    reals = [value for value in values if not value[4]]
+    integers = [value for value in values if value[4]]
+    where = [(i, name, integer, (integers if integer else reals).index(value)) for value in values
+             for i, name, _, _, integer in [value]]
+    constants = (
+        torch.tensor([low for _, _, low, _, _ in reals], dtype=dtype, device=device),
+        torch.tensor([span for _, _, _, span, _ in reals], dtype=dtype, device=device),
+        torch.tensor([span for _, _, _, span, _ in integers], dtype=dtype, device=device),
+        torch.tensor([span - 1 for _, _, _, span, _ in integers], dtype=torch.long, device=device),
+        torch.tensor([low for _, _, low, _, _ in integers], dtype=torch.long, device=device),
+    )
+    return ranges, where, constants
 
 
 def sample_params(
@@ -280,34 +289,35 @@ def sample_params(
     params = AugmentParams(ops=ops, cutout_size=(cut_h, cut_w))
     if not ops:
         return params
-
-    # All uniforms of this call in one draw, (N, ops + values), turned into values all at once:
-    # ten small tensor ops, where one draw per value took some forty (each costs microseconds).
-    ranges, integer, (low, span), (low_int, largest) = _draw_plan(
+    ranges, where, (low, span, int_span, int_largest, int_low) = _draw_plan(
         ops, h, w, strengths.color_strength, strengths.translation_ratio, strengths.cutout_ratio,
         torch.get_default_dtype(), x.device,
     )
+
+    # All uniforms of this call in one draw, (N, columns), turned into values a block at a time:
+    # ten small tensor ops, where one draw per value took some forty (each costs microseconds).
     draw_device = generator.device if generator is not None else x.device
-    uniforms = torch.rand(n, len(integer), generator=generator, device=draw_device).to(x.device)
-    applied_all = (uniforms < strengths.p).unbind(1)  # only the first len(ops) columns are used
-    scaled = uniforms * span
-    reals = (scaled + low).unbind(1)
+    uniforms = torch.rand(n, len(ops) + len(where), generator=generator, device=draw_device).to(x.device)
+    for_applied, for_reals, for_integers = uniforms.split([len(ops), len(low), len(int_low)], dim=1)
+    applied_all = (for_applied < strengths.p).unbind(1)
+    reals = torch.addcmul(low, for_reals, span).unbind(1) if len(low) else ()
     # floor(span * u), clamped: in float32, span * u may round up to span
-    whole = torch.minimum(scaled.long(), largest).add_(low_int).unbind(1) if any(integer) else reals
-    columns = iter([whole[i] if is_integer else reals[i] for i, is_integer in enumerate(integer)][len(ops):])
+    integers = torch.minimum((for_integers * int_span).long(), int_largest).add_(int_low).unbind(1) if len(int_low) else ()
+    values: list[dict[str, Tensor]] = [{} for _ in ops]
+    for i, name, integer, index in where:
+        values[i][name] = integers[index] if integer else reals[index]
 
     always = strengths.p >= 1  # the official setting: no masking needed
-    for op, op_ranges, applied in zip(ops, ranges, applied_all):
-        values = {name: next(columns) for name, _, _, _ in op_ranges}
+    for op, op_values, applied in zip(ops, values, applied_all):
         if op == "cutout":
             if cut_h == 0 or cut_w == 0:
                 applied = torch.zeros_like(applied)
         elif op == "flip":
-            values["flip"] = (values["flip"] < 0.5) & applied
+            op_values["flip"] = (op_values["flip"] < 0.5) & applied
         elif not always:  # where not applied: the neutral value (shift 0, factor 1)
             neutral = 1.0 if op in ("saturation", "contrast") else 0
-            values = {name: torch.where(applied, value, neutral) for name, value in values.items()}
-        params.values.append(values)
+            op_values = {name: torch.where(applied, value, neutral) for name, value in op_values.items()}
+        params.values.append(op_values)
         params.applied.append(applied)
     return params
 
@@ -586,8 +596,9 @@ def _geometry_plan(
     highs = [shifted(low, length) for _, low, length in tests]
     row, _, _ = _layout(shape, channels_last)
     pixel = channels if channels_last else 1
-    if translations == 1:  # |shift_w| <= w already: the row-start offset directly
-        extra = [plus([row * v for v in moved_h], [pixel * v for v in moved_w])]
+    if translations == 1:  # |shift_w| <= w already: the row-start offsets of the copy and of its gradient
+        delta = plus([row * v for v in moved_h], [pixel * v for v in moved_w])
+        extra = [delta, [-v for v in delta]]
     else:
         extra = [moved_h, moved_w] if translations else []
     forms = torch.tensor(lows + highs + extra, dtype=torch.float32, device=device)  # (outputs, count + 1)
@@ -610,11 +621,10 @@ def _geometry(
     lows, highs, extra = bounds.split([count, count, bounds.shape[1] - 2 * count], dim=1)
     position = _constant(tuple(range(max(h, w))), torch.float32, bounds.device)
     inside = (position >= lows.unsqueeze(2)) & (position < highs.unsqueeze(2))  # (N, tests, max(h, w))
-    inside_float = inside.to(dtype).unbind(1)
-    inside = inside.unbind(1)
+    inside_float = inside.to(dtype)
 
-    def test(i: int, as_float: bool = True) -> Tensor:
-        t = (inside_float if as_float else inside)[i]
+    def test(i: int) -> Tensor:  # (N, H) or (N, W), as 0 / 1
+        t = inside_float.select(1, i)
         length = w if tests[i] in ("range_w", "cut_w") else h
         return t if length == t.shape[1] else t.narrow(1, 0, length)
 
@@ -643,24 +653,20 @@ def _geometry(
         per_column = False
     if "read" not in tests:
         return keep, None, None
-    if extra.shape[1] == 1:
-        delta = extra.view(-1).long()
+
+    # Row starts of the copy (shift) and of its gradient (shift back), both at once: (2, N, planes, H).
+    if extra.shape[1] == 2:  # a single translation: the plan gives the offsets in elements directly
+        deltas = extra.t().to(torch.long, memory_format=torch.contiguous_format)
     else:  # beyond a whole side every pixel is gone (keep is 0); the clamp keeps the copy inside the buffer
         shift_h, shift_w = extra.long().unbind(1)
         row, _, _ = _layout(shape, channels_last)
         delta = torch.add(shift_w.clamp(-w, w) * (shape[1] if channels_last else 1), shift_h, alpha=row)
-    starts = _row_starts(shape, channels_last, delta, test(count - 2, as_float=False))
-    back_starts = _row_starts(shape, channels_last, -delta, test(count - 1, as_float=False)) if need_back else None
-    return keep, starts, back_starts
-
-
-def _row_starts(shape: torch.Size, channels_last: bool, delta: Tensor, rows_inside: Tensor) -> Tensor:
-    """Where each output row (image, [channel,] row) begins in the gapped buffer, flat: the row itself
-    + ``delta`` (N,) elements; rows whose source is not ``rows_inside`` (N, H) begin in the last gap (zeros)."""
-    n = shape[0]
-    _, _, stride = _layout(shape, channels_last)
-    starts = _unshifted_row_starts(shape, channels_last, delta.device) + delta.view(n, 1, 1)
-    return starts.masked_fill_(rows_inside.logical_not().unsqueeze(1), n * stride).view(-1)
+        deltas = torch.stack([delta, -delta])
+    starts = _unshifted_row_starts(shape, channels_last, deltas.device) + deltas.view(2, n, 1, 1)
+    # Rows whose source is off the image read the last gap (zeros) instead.
+    outside = inside.narrow(1, count - 2, 2).narrow(2, 0, h).logical_not().transpose(0, 1).unsqueeze(2)
+    starts = starts.masked_fill_(outside, n * _layout(shape, channels_last)[2])
+    return keep, starts[0].view(-1), starts[1].view(-1) if need_back else None
 
 
 def _fused_run(x: Tensor, color_steps: list, geometry_steps: list, cutout_size: tuple[int, int]) -> Tensor:
