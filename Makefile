@@ -24,9 +24,11 @@ setup: $(VENV)/.installed
 lab: setup
 	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
 
+# The tests keep their runs in .cache/test-home, apart from the lessons' cache in your home folder.
 test: setup
 	$(BIN)/ruff check diffaug_lessons tests benchmarks
-	DIFFAUG_LESSONS_QUICK=1 $(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	DIFFAUG_LESSONS_QUICK=1 DIFFAUG_LESSONS_HOME=$(CURDIR)/.cache/test-home \
+		$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
 # Re-execute every notebook in full CPU mode and store its outputs (what is committed).
 notebooks: setup
