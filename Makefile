@@ -25,9 +25,11 @@ lab: setup
 	$(BIN)/jupyter lab --ip=127.0.0.1 --notebook-dir=notebooks
 
 # The tests keep their runs in .cache/test-home, apart from the lessons' cache in your home folder.
+# One thread per process: the tests train tiny networks, and on a busy 2-core machine competing
+# thread pools slow them down many times over.
 test: setup
 	$(BIN)/ruff check diffaug_lessons tests benchmarks
-	DIFFAUG_LESSONS_QUICK=1 DIFFAUG_LESSONS_HOME=$(CURDIR)/.cache/test-home \
+	OMP_NUM_THREADS=1 DIFFAUG_LESSONS_QUICK=1 DIFFAUG_LESSONS_HOME=$(CURDIR)/.cache/test-home \
 		$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
 # Re-execute every notebook in full CPU mode and store its outputs (what is committed).

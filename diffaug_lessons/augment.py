@@ -214,6 +214,24 @@ def _check_images(x: Tensor) -> None:
         )
 
 
+_is_compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # torch >= 2.3
+
+
+def _cached(function: Callable) -> Callable:
+    """``functools.lru_cache`` for the small plans and constants of the fast path.
+
+    While ``torch.compile`` traces, the function is called directly instead: the compiler folds its
+    result into the graph anyway, and it does not look into caches.
+    """
+    cached = functools.lru_cache(maxsize=64)(function)
+
+    @functools.wraps(function)
+    def call(*args: object) -> object:
+        return function(*args) if _is_compiling() else cached(*args)
+
+    return call
+
+
 def _value_ranges(op: str, strengths: Strengths, h: int, w: int) -> list[tuple[str, float, float, bool]]:
     """What each value of ``op`` is, from one uniform u ~ U[0, 1): (name, low, span, integer).
 
@@ -238,7 +256,7 @@ def _value_ranges(op: str, strengths: Strengths, h: int, w: int) -> list[tuple[s
     return [("quarter_turns", 0, 4, True)]  # rot90
 
 
-@functools.lru_cache(maxsize=64)
+@_cached
 def _draw_plan(
     ops: tuple[str, ...], h: int, w: int, color_strength: float, translation_ratio: float, cutout_ratio: float,
     dtype: torch.dtype, device: torch.device,
@@ -371,7 +389,7 @@ def apply_reference(x: Tensor, params: AugmentParams) -> Tensor:
 # image-sized temporaries are reused in place (on CPU a fresh allocation can cost page faults).
 
 
-@functools.lru_cache(maxsize=64)
+@_cached
 def _constant(values: tuple, dtype: torch.dtype, device: torch.device) -> Tensor:
     """A small constant tensor, made once (never modified by its users)."""
     return torch.tensor(values, dtype=dtype, device=device)
@@ -379,6 +397,8 @@ def _constant(values: tuple, dtype: torch.dtype, device: torch.device) -> Tensor
 
 def _affine(x: Tensor, scale: Tensor | None, offset: Tensor | None, out: Tensor | None = None) -> Tensor:
     """scale * x + offset (None: 1 and 0), into ``out`` if given; shapes broadcast against x."""
+    if out is not None and _is_compiling():  # torch.compile takes no strided out=; it fuses the copy anyway
+        return out.copy_(_affine(x, scale, offset))
     if scale is not None and offset is not None:
         return torch.addcmul(offset, x, scale, out=out)
     if scale is not None:
@@ -432,12 +452,12 @@ def _copy_rows(buffer: Tensor, starts: Tensor, shape: torch.Size, channels_last:
     return rows.view(n, channels, h, w)
 
 
-@functools.lru_cache(maxsize=16)
+@_cached
 def _unshifted_row_starts(shape: torch.Size, channels_last: bool, device: torch.device) -> Tensor:
     """Where each (image, [channel,] row) begins in the gapped buffer: (N, planes, H) int64, made once per shape."""
     n, _, h, _ = shape
     row, rows_per_image, _ = _layout(shape, channels_last)
-    starts = torch.arange(n * rows_per_image, device=device).view(n, -1, h) * row
+    starts = torch.arange(n * rows_per_image, device=device).view(n, rows_per_image // h, h) * row
     return starts + torch.arange(row, (n + 1) * row, row, device=device).view(n, 1, 1)  # + the gaps so far
 
 
@@ -543,7 +563,7 @@ def _color_coefficients(
     return tuple(None if t is None else t.to(dtype).view(-1, 1, 1, 1) for t in (a, b, c, d))
 
 
-@functools.lru_cache(maxsize=64)
+@_cached
 def _geometry_plan(
     ops: tuple[str, ...], shape: torch.Size, cut: tuple[int, int], channels_last: bool, device: torch.device
 ) -> tuple[Tensor, Tensor, tuple[str, ...], int]:
@@ -572,7 +592,7 @@ def _geometry_plan(
 
     tests: list[tuple[str, list[float], int]] = []  # (what for, low, length)
     moved_h = moved_w = unit(-1, 0.0)  # total shift so far
-    last_translation = max((i for i, op in enumerate(ops) if op == "translation"), default=-1)
+    last_translation = len(ops) - 1 - ops[::-1].index("translation") if "translation" in ops else -1
     column = 0
     for i, op in enumerate(ops):
         if op == "translation":
@@ -617,7 +637,8 @@ def _geometry(
     matrix, constant, tests, count = _geometry_plan(ops, shape, cut, channels_last, values[0].device)
     if not count:
         return None, None, None
-    bounds = torch.addmm(constant, torch.stack(values, dim=1).to(torch.float32), matrix)  # (N, outputs)
+    # (N, outputs); not a matrix product, which autocast would round to bf16 (exact integers wanted)
+    bounds = (torch.stack(values, dim=1).to(torch.float32).unsqueeze(2) * matrix).sum(dim=1).add_(constant)
     lows, highs, extra = bounds.split([count, count, bounds.shape[1] - 2 * count], dim=1)
     position = _constant(tuple(range(max(h, w))), torch.float32, bounds.device)
     inside = (position >= lows.unsqueeze(2)) & (position < highs.unsqueeze(2))  # (N, tests, max(h, w))
@@ -655,7 +676,7 @@ def _geometry(
         return keep, None, None
 
     # Row starts of the copy (shift) and of its gradient (shift back), both at once: (2, N, planes, H).
-    if extra.shape[1] == 2:  # a single translation: the plan gives the offsets in elements directly
+    if ops.count("translation") == 1:  # the plan gives the offsets in elements directly
         deltas = extra.t().to(torch.long, memory_format=torch.contiguous_format)
     else:  # beyond a whole side every pixel is gone (keep is 0); the clamp keeps the copy inside the buffer
         shift_h, shift_w = extra.long().unbind(1)
