@@ -227,6 +227,16 @@ def train_row(preset: str, device: str, repeats: int, min_time: float, threads: 
 # ---------------------------------------------------------------------------
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} CPUs"
+    except OSError:
+        pass
+    return f"CPU, {os.cpu_count()} CPUs"
+
+
 def _load() -> str:
     try:
         return " ".join(f"{v:.2f}" for v in os.getloadavg()) + f" (1/5/15 min) on {os.cpu_count()} CPUs"
@@ -291,12 +301,13 @@ def main(argv: list[str] | None = None) -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available in this torch build / on this machine")
     print("command:", shlex.join([sys.executable, *sys.argv]))
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device} ({name})")
     try:
         import kornia
 
-        print(f"kornia {kornia.__version__}")
+        print(f"kornia {kornia.__version__}: ColorJitter(brightness 0.5, contrast 0.5, saturation 1) + RandomAffine("
+              "translate 1/8, nearest, zeros) + RandomErasing(square of 1/4 the area, value 0), all with p=1")
     except ImportError:
         print("kornia not installed: no kornia column (pip install kornia)")
     print(f"load average before: {_load()}")

@@ -491,20 +491,23 @@ class _ColorShiftKeep(torch.autograd.Function):
                 offset = offset.mul_(keep) if channel_sum is not None else offset * keep
         ctx.channels_last = channels_last
         if starts is None:
-            ctx.save_for_backward(scale, keep, b, c, None, None)
+            ctx.save_for_backward(scale, keep, b, c, None)
             return _affine(x, scale, offset)
         buffer, images = _gapped_buffer(x, channels_last)
         _affine(x, scale, offset, out=images)
-        # The backward shifts the gradient back through the same buffer (its gaps are still zero).
-        ctx.save_for_backward(scale, keep, b, c, back_starts, buffer if ctx.needs_input_grad[0] else None)
+        ctx.save_for_backward(scale, keep, b, c, back_starts)
+        # The backward shifts the gradient back through the same buffer: its gaps stay zero, and every
+        # backward overwrites all of the rest. Kept aside rather than saved: saved tensors must not change.
+        ctx.buffer = buffer if ctx.needs_input_grad[0] and not _is_compiling() else None
         return _copy_rows(buffer, starts, x.shape, channels_last)
 
     @staticmethod
     def backward(ctx, grad):
-        scale, keep, b, c, back_starts, buffer = ctx.saved_tensors
+        scale, keep, b, c, back_starts = ctx.saved_tensors
         in_place = not torch.is_grad_enabled()  # not building a graph of the gradient (double backward)
         if back_starts is not None:  # the gradient of a shifted copy is the copy shifted back
-            if in_place:
+            buffer = getattr(ctx, "buffer", None)
+            if in_place and buffer is not None:
                 images = _gapped_buffer_images(buffer, grad.shape, ctx.channels_last)
             else:
                 buffer, images = _gapped_buffer(grad, ctx.channels_last)
@@ -611,7 +614,7 @@ def _geometry_plan(
     if translations:  # output row r reads row r + shift_h, gradient row r reads r - shift_h
         tests += [("read", [-v for v in moved_h], h), ("read_back", moved_h, h)]
     if not tests:
-        return torch.zeros(count, 0, device=device), torch.zeros(0, device=device), (), 0
+        return torch.zeros(0, count, 1, device=device), torch.zeros(0, 1, device=device), (), 0
     lows = [low for _, low, _ in tests]
     highs = [shifted(low, length) for _, low, length in tests]
     row, _, _ = _layout(shape, channels_last)
@@ -622,7 +625,7 @@ def _geometry_plan(
     else:
         extra = [moved_h, moved_w] if translations else []
     forms = torch.tensor(lows + highs + extra, dtype=torch.float32, device=device)  # (outputs, count + 1)
-    return forms[:, :-1].t().contiguous(), forms[:, -1].contiguous(), tuple(what for what, _, _ in tests), len(tests)
+    return forms[:, :-1].unsqueeze(2), forms[:, -1:].contiguous(), tuple(what for what, _, _ in tests), len(tests)
 
 
 def _geometry(
@@ -637,15 +640,15 @@ def _geometry(
     matrix, constant, tests, count = _geometry_plan(ops, shape, cut, channels_last, values[0].device)
     if not count:
         return None, None, None
-    # (N, outputs); not a matrix product, which autocast would round to bf16 (exact integers wanted)
-    bounds = (torch.stack(values, dim=1).to(torch.float32).unsqueeze(2) * matrix).sum(dim=1).add_(constant)
-    lows, highs, extra = bounds.split([count, count, bounds.shape[1] - 2 * count], dim=1)
+    # (outputs, N); not a matrix product, which autocast would round to bf16 (exact integers wanted)
+    bounds = (matrix * torch.stack(values)).sum(dim=1).add_(constant)
+    lows, highs, extra = bounds.split([count, count, bounds.shape[0] - 2 * count])
     position = _constant(tuple(range(max(h, w))), torch.float32, bounds.device)
-    inside = (position >= lows.unsqueeze(2)) & (position < highs.unsqueeze(2))  # (N, tests, max(h, w))
+    inside = (position >= lows.unsqueeze(2)) & (position < highs.unsqueeze(2))  # (tests, N, max(h, w))
     inside_float = inside.to(dtype)
 
     def test(i: int) -> Tensor:  # (N, H) or (N, W), as 0 / 1
-        t = inside_float.select(1, i)
+        t = inside_float.select(0, i)
         length = w if tests[i] in ("range_w", "cut_w") else h
         return t if length == t.shape[1] else t.narrow(1, 0, length)
 
@@ -677,15 +680,15 @@ def _geometry(
 
     # Row starts of the copy (shift) and of its gradient (shift back), both at once: (2, N, planes, H).
     if ops.count("translation") == 1:  # the plan gives the offsets in elements directly
-        deltas = extra.t().to(torch.long, memory_format=torch.contiguous_format)
+        deltas = extra.long()
     else:  # beyond a whole side every pixel is gone (keep is 0); the clamp keeps the copy inside the buffer
-        shift_h, shift_w = extra.long().unbind(1)
+        shift_h, shift_w = extra.long()
         row, _, _ = _layout(shape, channels_last)
         delta = torch.add(shift_w.clamp(-w, w) * (shape[1] if channels_last else 1), shift_h, alpha=row)
         deltas = torch.stack([delta, -delta])
     starts = _unshifted_row_starts(shape, channels_last, deltas.device) + deltas.view(2, n, 1, 1)
     # Rows whose source is off the image read the last gap (zeros) instead.
-    outside = inside.narrow(1, count - 2, 2).narrow(2, 0, h).logical_not().transpose(0, 1).unsqueeze(2)
+    outside = inside.narrow(0, count - 2, 2).narrow(2, 0, h).logical_not().unsqueeze(2)
     starts = starts.masked_fill_(outside, n * _layout(shape, channels_last)[2])
     return keep, starts[0].view(-1), starts[1].view(-1) if need_back else None
 
