@@ -4,4 +4,4 @@ Modules, one idea each: ``augment`` (DiffAugment), ``data``, ``models``, ``train
 ``metrics``, ``runs`` (saved runs and the cache), ``plots``, ``widgets``.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -269,17 +269,20 @@ def _draw_plan(
     """
     strengths = Strengths(translation_ratio, cutout_ratio, color_strength)
     ranges = tuple(_value_ranges(op, strengths, h, w) for op in ops)
-    values = [(i, name, low, span, integer) for i, op_ranges in enumerate(ranges) for name, low, span, integer in op_ranges]
-    reals = [value for value in values if not value[4]]
-    integers = [value for value in values if value[4]]
-    where = [(i, name, integer, (integers if integer else reals).index(value)) for value in values
-             for i, name, _, _, integer in [value]]
+    reals: list[tuple[float, float]] = []  # (low, span) per real value, in column order
+    integers: list[tuple[float, float]] = []
+    where = []
+    for i, op_ranges in enumerate(ranges):
+        for name, low, span, integer in op_ranges:
+            block = integers if integer else reals
+            where.append((i, name, integer, len(block)))
+            block.append((low, span))
     constants = (
-        torch.tensor([low for _, _, low, _, _ in reals], dtype=dtype, device=device),
-        torch.tensor([span for _, _, _, span, _ in reals], dtype=dtype, device=device),
-        torch.tensor([span for _, _, _, span, _ in integers], dtype=dtype, device=device),
-        torch.tensor([span - 1 for _, _, _, span, _ in integers], dtype=torch.long, device=device),
-        torch.tensor([low for _, _, low, _, _ in integers], dtype=torch.long, device=device),
+        torch.tensor([low for low, _ in reals], dtype=dtype, device=device),
+        torch.tensor([span for _, span in reals], dtype=dtype, device=device),
+        torch.tensor([span for _, span in integers], dtype=dtype, device=device),
+        torch.tensor([span - 1 for _, span in integers], dtype=torch.long, device=device),
+        torch.tensor([low for low, _ in integers], dtype=torch.long, device=device),
     )
     return ranges, where, constants
 
@@ -434,14 +437,6 @@ def _gapped_buffer_images(buffer: Tensor, shape: torch.Size, channels_last: bool
     return buffer.as_strided(shape, (stride, h * w, w, 1), gap)
 
 
-def _rows(images: Tensor, channels_last: bool) -> Tensor:
-    """``images`` (N, C, H, W) as the rows the copy moves: (N C H, W), or (N H, W C) for NHWC."""
-    n, channels, h, w = images.shape
-    if channels_last:
-        return images.permute(0, 2, 3, 1).reshape(n * h, w * channels)
-    return images.reshape(n * channels * h, w)
-
-
 def _copy_rows(buffer: Tensor, starts: Tensor, shape: torch.Size, channels_last: bool) -> Tensor:
     """The rows of ``buffer`` that begin at ``starts``, as images of ``shape`` (an NCHW view)."""
     n, channels, h, w = shape
@@ -465,8 +460,9 @@ class _ColorShiftKeep(torch.autograd.Function):
     """shift(keep * (a x + b m_c + c m + d)) with a hand-written backward (see above).
 
     Coefficients are (N, 1, 1, 1) or None (a: 1; b, c, d: 0), ``keep`` broadcasts to (N, 1, H, W) or
-    is None; ``starts`` are the row starts of the shift (None: no shift). Only x is differentiated;
-    the rest are constants drawn by ``sample_params``.
+    is None; ``starts`` / ``back_starts`` are the row starts of the shift and of the shift back (None:
+    no shift; no gradient needed). Only x is differentiated; the rest are constants drawn by
+    ``sample_params``.
     """
 
     @staticmethod
@@ -576,13 +572,14 @@ def _geometry_plan(
     (out(i) = x(i + t)); a cutout covers some positions. Every condition is an interval test
     ``low <= position < high`` on rows or columns, with low and high linear in the run's values
     (per translation: shift_h, shift_w; per cutout: centre_h, centre_w, applied). So all bounds
-    come out of one matrix product ``values @ matrix + constant``: the J lows, the J highs, then
-    the row-start offset of the copy (a single translation) or the total shift_h, shift_w.
-    Returns (matrix, constant, what each test is for, J).
+    come out of one product with a small matrix, ``matrix @ values + constant``: the J lows, the J
+    highs, then the row-start offsets of the copy and of its gradient (a single translation) or
+    the total shift_h, shift_w. A square that does not apply is moved off the image.
+    Returns (matrix (outputs, values, 1), constant (outputs, 1), what each test is for, J).
     """
     _, channels, h, w = shape
     count = sum(2 if op == "translation" else 3 for op in ops)
-    big = 2.0 * (h + w)  # moves a square that does not apply off the image
+    big = 2.0 * (h + w)  # far enough to move a square off the image
 
     def unit(column: int, scale: float = 1.0) -> list[float]:
         return [scale if i == column else 0.0 for i in range(count)] + [0.0]  # last entry: the constant
