@@ -2,14 +2,20 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _package_home(tmp_path_factory):
-    """Every test session gets its own cache folder: tests never touch a user's runs."""
-    mp = pytest.MonkeyPatch()
-    mp.setenv("DIFFAUG_LESSONS_HOME", str(tmp_path_factory.mktemp("home")))
-    mp.delenv("DIFFAUG_LESSONS_QUICK", raising=False)
-    yield
-    mp.undo()
+@pytest.fixture(scope="session")
+def _home_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(autouse=True)
+def _package_home(_home_dir, monkeypatch):
+    """Every test uses the session's own cache folder: tests never touch a user's runs.
+
+    Set per test (and undone after it), so the notebooks that nbval runs in the same session
+    keep the environment of `make test` (quick mode, .cache/test-home).
+    """
+    monkeypatch.setenv("DIFFAUG_LESSONS_HOME", str(_home_dir))
+    monkeypatch.delenv("DIFFAUG_LESSONS_QUICK", raising=False)
 
 
 @pytest.fixture
