@@ -58,6 +58,13 @@ def contrast(x: Tensor, factor: Tensor) -> Tensor:
     return (x - image_mean) * factor.view(-1, 1, 1, 1) + image_mean
 
 
+def _index_grid(n: int, h: int, w: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """(image, row, column) index of every position of an (n, h, w) block."""
+    return torch.meshgrid(
+        torch.arange(n, device=device), torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij"
+    )
+
+
 def translation(x: Tensor, shift_h: Tensor, shift_w: Tensor) -> Tensor:
     """out(i, j) = x(i + shift_h, j + shift_w) where that pixel exists, else 0 (mid-grey).
 
@@ -65,12 +72,7 @@ def translation(x: Tensor, shift_h: Tensor, shift_w: Tensor) -> Tensor:
     pad by one pixel of zeros, then index every output pixel, clamping into the padding.
     """
     n, _, h, w = x.shape
-    batch, rows, cols = torch.meshgrid(
-        torch.arange(n, device=x.device),
-        torch.arange(h, device=x.device),
-        torch.arange(w, device=x.device),
-        indexing="ij",
-    )
+    batch, rows, cols = _index_grid(n, h, w, x.device)
     rows = torch.clamp(rows + shift_h.view(-1, 1, 1) + 1, 0, h + 1)
     cols = torch.clamp(cols + shift_w.view(-1, 1, 1) + 1, 0, w + 1)
     x_pad = F.pad(x, [1, 1, 1, 1])
@@ -84,12 +86,7 @@ def cutout(x: Tensor, centre_h: Tensor, centre_w: Tensor, size_h: int, size_w: i
     as in the official code. ``centre_*``: integer tensors (N,).
     """
     n, _, h, w = x.shape
-    batch, rows, cols = torch.meshgrid(
-        torch.arange(n, device=x.device),
-        torch.arange(size_h, device=x.device),
-        torch.arange(size_w, device=x.device),
-        indexing="ij",
-    )
+    batch, rows, cols = _index_grid(n, size_h, size_w, x.device)
     rows = torch.clamp(rows + centre_h.view(-1, 1, 1) - size_h // 2, 0, h - 1)
     cols = torch.clamp(cols + centre_w.view(-1, 1, 1) - size_w // 2, 0, w - 1)
     mask = torch.ones(n, h, w, dtype=x.dtype, device=x.device)
