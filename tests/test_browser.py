@@ -214,9 +214,12 @@ def test_playground_notebook_in_jupyterlab(lab):
 
             # 4. Run comparison: Refresh lists the stopped run with its numbers and samples.
             comparison = page.locator(".diffaug-comparison")
+            curves = comparison.locator("img").first  # "no runs chosen" until Refresh finds the run
+            empty_curves = curves.get_attribute("src")
             comparison.locator("button.diffaug-comparison-refresh").click()
             expect(comparison.locator(".diffaug-comparison-table")).to_contain_text(metas[0].parent.name)
             expect(comparison.locator(".diffaug-comparison-table")).to_contain_text("stopped")
+            expect(curves).not_to_have_attribute("src", empty_curves)
             expect(comparison.locator("img").last).to_be_visible()
             comparison.screenshot(path=SCREENSHOTS / "comparison.png")
             dashboard.scroll_into_view_if_needed()
