@@ -120,6 +120,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
         if self.n_train is not None and self.fraction is not None:
             raise ValueError(f"give n_train ({self.n_train}) or fraction ({self.fraction}), not both")
+        if not isinstance(self.n_heldout, int) or self.n_heldout < 2:
+            raise ValueError(f"n_heldout must be an integer >= 2 (FID/KID and D's held-out verdict need them); "
+                             f"got {self.n_heldout!r}")
         if self.n_train is not None and (not isinstance(self.n_train, int) or self.n_train <= 0):
             raise ValueError(f"n_train must be a positive integer; got {self.n_train!r}")
         if self.fraction is not None and not (0 < self.fraction <= 1):

@@ -55,6 +55,7 @@ BAD_INPUTS = [
     ("ADA target > 1", lambda: TrainConfig(ada_target=2.0), ValueError, r"ada_target.*2.0"),
     ("policy typo in a config", lambda: TrainConfig(policy="translaton"), ValueError, r"did you mean 'translation'"),
     ("unknown config field", lambda: TrainConfig.from_dict({"lr": 1}), ValueError, r"unknown config field\(s\) lr"),
+    ("no held-out reals", lambda: TrainConfig(n_heldout=0), ValueError, r"n_heldout must be an integer >= 2.*got 0"),
     ("folder dataset without a path", lambda: TrainConfig(dataset="folder"), ValueError, r"needs data_path"),
 ]
 
