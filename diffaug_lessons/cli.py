@@ -110,30 +110,34 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .distributed import setup
+    from .distributed import setup, shutdown
     from .runs import Run, cached_train, run_name, runs_dir
     from .train import train
 
     config = config_from_args(args)
     dist_info = setup()
-    if dist_info.enabled:  # torchrun: every rank trains; rank 0 writes the run folder
+    if dist_info.enabled:  # torchrun: every rank trains; rank 0 writes the run folder and reports
         run_dir = args.run_dir or runs_dir() / run_name(config)
         train(config, run_dir=run_dir)
-        if not dist_info.is_main:
-            return 0
-        run = Run(run_dir)
-    elif args.run_dir is not None:
+        if dist_info.is_main:
+            _report(Run(run_dir))
+        shutdown(dist_info)
+    if args.run_dir is not None:
         train(config, run_dir=args.run_dir)
         run = Run(args.run_dir)
     else:
         run = cached_train(config, retrain=args.retrain)
+    _report(run)
+    return 0
+
+
+def _report(run: Any) -> None:
     last = run.history[-1]
     print(f"run saved in {run.path}")
     print(
         f"step {last['step']}: FID {last['fid']:.2f}, KID {last['kid']:.4f}, "
         f"D on training reals {last['d_train']:.2f}, held-out reals {last['d_heldout']:.2f}, fakes {last['d_fake']:.2f}"
     )
-    return 0
 
 
 def _reproduce(args: argparse.Namespace) -> int:

@@ -58,3 +58,21 @@ def all_finite(value: float, info: Distributed) -> bool:
             ok = ok.cuda()
         dist.all_reduce(ok, op=dist.ReduceOp.MIN)
     return bool(ok.item() > 0)
+
+
+def shutdown(info: Distributed) -> None:
+    """Leave the process group and end the process.
+
+    Every rank waits for the others, then the group is destroyed. The process then exits at once:
+    letting the interpreter tear down with gloo's threads still registered can abort it
+    ("terminate called without an active exception") after a run that finished fine, which
+    torchrun would report as a failure.
+    """
+    import sys
+
+    if info.enabled and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -8,6 +8,7 @@ import sys
 import torch
 import torch.distributed as dist
 
+from diffaug_lessons.distributed import setup, shutdown
 from diffaug_lessons.train import TrainConfig, train
 
 run_dir = sys.argv[1]
@@ -24,4 +25,4 @@ dist.all_gather(gathered, weights)
 identical = all(torch.equal(gathered[0], other) for other in gathered[1:])
 print(f"rank {dist.get_rank()} of {dist.get_world_size()}: status {result.status}, identical weights {identical}",
       flush=True)
-dist.destroy_process_group()
+shutdown(setup())

@@ -31,3 +31,16 @@ def test_two_ranks_train_identical_weights_and_resume(tmp_path):
     assert json.loads((run_dir / "meta.json").read_text())["status"] == "complete"
     assert [row["step"] for row in json.loads((run_dir / "history.json").read_text())] == [4, 8, 12]
     assert len(list((run_dir / "samples").glob("*.png"))) == 3  # written once, by rank 0
+
+
+def test_the_command_line_trains_under_torchrun(tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    options = ["--preset", "quick", "--resolution", "8", "--g-width", "8", "--d-width", "8", "--steps", "6",
+               "--eval-every", "3", "--n-eval-samples", "32", "--n-heldout", "64", "--n-train", "40",
+               "--batch-size", "8", "--device", "cpu", "--run-dir", str(tmp_path / "run")]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "diffaug_lessons", "train", *options]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.count("run saved in") == 1  # rank 0 reports, rank 1 stays quiet
+    assert json.loads((tmp_path / "run" / "meta.json").read_text())["status"] == "complete"
