@@ -112,7 +112,7 @@ def artifact_measures(samples: Tensor, cutout_side: int) -> dict[str, float]:
 # ---------------------------------------------------------------------------
 
 SUMMARY_KEYS = (
-    "fid", "kid", "d_train", "d_heldout", "d_fake", "acc_train", "acc_heldout", "acc_fake",
+    "fid", "kid", "d_train", "d_heldout", "d_fake", "d_fake_aug", "acc_train", "acc_heldout", "acc_fake",
     "acc_fake_aug", "acc_train_aug", "d_gap",
 )
 
@@ -121,11 +121,6 @@ def summarise(history: Sequence[dict[str, float]], last: int = 3) -> dict[str, f
     """Average of the final ``last`` evaluations for each key in SUMMARY_KEYS."""
     rows = list(history)[-last:]
     return {key: sum(row[key] for row in rows) / len(rows) for key in SUMMARY_KEYS}
-
-
-def best_fid(history: Sequence[dict[str, float]]) -> float:
-    """The lowest FID reached during training (the paper reports the best checkpoint)."""
-    return min(row["fid"] for row in history)
 
 
 # ---------------------------------------------------------------------------

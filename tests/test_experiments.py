@@ -54,7 +54,7 @@ def test_mirrored_samples_are_detected():
 
 
 def test_summarise_averages_the_last_rows():
-    history = [{key: float(step) for key in ("fid", "kid", "d_train", "d_heldout", "d_fake", "acc_train",
+    history = [{key: float(step) for key in ("fid", "kid", "d_train", "d_heldout", "d_fake", "d_fake_aug", "acc_train",
                                              "acc_heldout", "acc_fake", "acc_fake_aug", "acc_train_aug", "d_gap")}
                for step in range(5)]
     assert summarise(history)["fid"] == 3.0 and summarise(history, last=1)["kid"] == 4.0
