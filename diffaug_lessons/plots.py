@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .runs import Run
 
 
 def image_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 1) -> np.ndarray:
@@ -99,15 +98,3 @@ def plot_metric(runs: dict[str, Sequence[dict[str, float]]], key: str, ax: Axes,
     if runs:
         ax.legend(fontsize=8)
     return ax
-
-
-def compare_runs(runs: dict[str, Run], keys: Sequence[str] = ("d_gap", "fid", "kid")) -> Figure:
-    """Curves of ``keys`` for several saved runs, one panel per key."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.2), squeeze=False)
-    histories = {label: run.history for label, run in runs.items()}
-    for ax, key in zip(axes[0], keys):
-        plot_metric(histories, key, ax)
-    fig.tight_layout()
-    return fig

@@ -15,7 +15,7 @@ import json
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -279,7 +279,6 @@ class TrainResult:
     samples: Tensor  # final sample batch from the fixed z
     status: str = "complete"  # or "stopped"
     run_dir: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _ema_update(G_ema: nn.Module, G: nn.Module, decay: float) -> None:
