@@ -9,8 +9,10 @@ The module has two layers:
   function each, exactly as in the official DiffAugment code. They take the random
   parameters explicitly, so a lesson can show what T did;
 - a *fast* path (``apply``) that fuses consecutive colour ops into one elementwise
-  pass and translation + cutout into one gather and one mask. The tests check that
-  both give the same output and gradients for the same random draws.
+  pass and translation + cutout into one gather and one mask. On the CPU (float32/64)
+  each fused run is a compiled kernel (:mod:`diffaug_lessons.augment_cpu`); on CUDA,
+  in bf16/fp16 and under ``torch.compile`` it is a handful of torch ops (below). The
+  tests check that all give the same output and gradients for the same random draws.
 
 Typical use::
 
@@ -31,6 +33,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from . import augment_cpu
 from .errors import check_range, choice_error
 
 Tensor = torch.Tensor
@@ -151,19 +154,22 @@ class Strengths:
       s = 1 is the official range, s = 0 the identity.
     - ``translation_ratio``: max shift as a fraction of the side (official 1/8).
     - ``cutout_ratio``: side of the cut square as a fraction of the side (official 1/2).
-    - ``p``: probability that each op is applied to each image (official: always, p = 1).
+    - ``p``: probability that each op is applied to each image (official: always, p = 1). A 0-dim
+      tensor on the images' device also works: adaptive training (ADA) updates it there, without
+      waiting for the device to report a number.
     """
 
     translation_ratio: float = 0.125
     cutout_ratio: float = 0.5
     color_strength: float = 1.0
-    p: float = 1.0
+    p: float | Tensor = 1.0
 
     def __post_init__(self) -> None:
         check_range("translation_ratio", self.translation_ratio, 0.0, 1.0)
         check_range("cutout_ratio", self.cutout_ratio, 0.0, 1.0)
         check_range("color_strength", self.color_strength, 0.0, 1.0)
-        check_range("p", self.p, 0.0, 1.0)
+        if not isinstance(self.p, Tensor):  # a tensor p is the training loop's own, kept in [0, 1] there
+            check_range("p", self.p, 0.0, 1.0)
 
 
 @dataclass
@@ -325,7 +331,7 @@ def sample_params(
     for i, name, integer, index in where:
         values[i][name] = integers[index] if integer else reals[index]
 
-    always = strengths.p >= 1  # the official setting: no masking needed
+    always = not isinstance(strengths.p, Tensor) and strengths.p >= 1  # the official setting: no masking needed
     for op, op_values, applied in zip(ops, values, applied_all):
         if op == "cutout":
             if cut_h == 0 or cut_w == 0:
@@ -689,6 +695,8 @@ def _geometry(
 
 def _fused_run(x: Tensor, color_steps: list, geometry_steps: list, cutout_size: tuple[int, int]) -> Tensor:
     """Apply a run of colour ops and then a run of translations/cutouts (either may be empty) in one pass."""
+    if augment_cpu.supports(x):
+        return augment_cpu.apply_run(x, augment_cpu.make_plan(color_steps, geometry_steps, cutout_size, x.shape[0]))
     a, b, c, d = _color_coefficients(color_steps, x.dtype) if color_steps else (None,) * 4
     # Work in the images' own memory layout: NHWC input gives an NHWC buffer and output.
     channels_last = x.shape[1] > 1 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)

@@ -390,11 +390,16 @@ class Experiment:
         self.step += 1
 
     def _adjust_p(self) -> None:
-        """ADA: move p towards the value at which E[sign(D(x_real))] equals the target."""
-        r_t = float(self.ada_sign_sum) / self.ada_count
+        """ADA: move p towards the value at which E[sign(D(x_real))] equals the target.
+
+        p stays a tensor on the training device (no host-device sync): it becomes a number only when
+        logged or saved.
+        """
+        r_t = self.ada_sign_sum / self.ada_count
         images = self.config.batch_size * self.ada_count
-        delta = math.copysign(1.0, r_t - self.config.ada_target) * images / (self.config.ada_kimg * 1000)
-        self.strengths.p = min(max(self.strengths.p + delta, 0.0), 1.0)
+        delta = torch.sign(r_t - self.config.ada_target) * (images / (self.config.ada_kimg * 1000))
+        p = torch.as_tensor(self.strengths.p, dtype=torch.float32, device=self.device)
+        self.strengths.p = (p + delta).clamp(0.0, 1.0)
         self.ada_sign_sum, self.ada_count = 0.0, 0
 
     # -- evaluation -----------------------------------------------------------
@@ -437,7 +442,7 @@ class Experiment:
             D.train()
             row["d_gap"] = row["d_train"] - row["d_heldout"]
             row["fid"], row["kid"] = self.fidkid().score(fakes)
-        row["p"] = self.strengths.p
+        row["p"] = float(self.strengths.p)
         row["r_t"] = float(self.sums["sign_real"]) / max(n, 1)
         row["seconds"] = elapsed
         row["it_per_s"] = n / max(self.train_seconds, 1e-9)
@@ -466,7 +471,7 @@ class Experiment:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "history": self.history,
-            "p": self.strengths.p,
+            "p": float(self.strengths.p),
             "rng_cpu": torch.get_rng_state(),
             "rng_data": self.data_generator.get_state(),
             "ada": [float(self.ada_sign_sum), self.ada_count],

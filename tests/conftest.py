@@ -1,3 +1,5 @@
+import contextlib
+
 import pytest
 import torch
 
@@ -35,3 +37,12 @@ def tiny_config():
 # The tests train tiny networks: one thread is faster for them, and it keeps a busy 2-core
 # CI machine from thrashing between competing thread pools.
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module", params=["kernel", "torch-ops"])
+def cpu_path(request):
+    """Which implementation the fast path uses on the CPU: the compiled kernel (the default for float32/64)
+    or the torch ops it keeps for CUDA, low precision and torch.compile. Use as ``with cpu_path(): ...``."""
+    from diffaug_lessons import augment_cpu
+
+    return contextlib.nullcontext if request.param == "kernel" else augment_cpu.disabled

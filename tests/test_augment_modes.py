@@ -11,6 +11,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from diffaug_lessons import augment_cpu
 from diffaug_lessons.augment import DiffAugment, Strengths, apply, apply_reference, sample_params
 
 POLICIES = ["color,translation,cutout", "translation,cutout", "color", "translation", "cutout",
@@ -28,22 +29,24 @@ def _grad(out: torch.Tensor, x: torch.Tensor, upstream: torch.Tensor) -> torch.T
 
 
 @pytest.mark.parametrize("policy", POLICIES)
-def test_channels_last_gives_the_contiguous_result_and_gradients(policy):
+def test_channels_last_gives_the_contiguous_result_and_gradients(policy, cpu_path):
     torch.manual_seed(0)
     x = torch.randn(6, 3, 12, 10, dtype=torch.float64, requires_grad=True)
     x_nhwc = x.detach().contiguous(memory_format=torch.channels_last).requires_grad_(True)
     assert not x_nhwc.is_contiguous()
     params = sample_params(x, policy, Strengths(translation_ratio=0.3, p=0.8))
-    out, out_nhwc = apply(x, params), apply(x_nhwc, params)
+    with cpu_path():
+        out, out_nhwc = apply(x, params), apply(x_nhwc, params)
     assert torch.allclose(out_nhwc, out, atol=1e-12)  # sums over other memory orders: last-bit differences
     assert torch.allclose(out, apply_reference(x, params), atol=1e-12)
     upstream = torch.randn_like(out)
     assert torch.allclose(_grad(out_nhwc, x_nhwc, upstream), _grad(out, x, upstream), atol=1e-12)
 
 
-def test_channels_last_output_stays_channels_last():
+def test_channels_last_output_stays_channels_last(cpu_path):
     x = torch.rand(4, 3, 16, 16).contiguous(memory_format=torch.channels_last)
-    out = DiffAugment(x, "color,translation,cutout")
+    with cpu_path():
+        out = DiffAugment(x, "color,translation,cutout")
     assert out.is_contiguous(memory_format=torch.channels_last)
 
 
@@ -55,7 +58,7 @@ def test_channels_last_output_stays_channels_last():
                     max_size=5),
     ratio=st.floats(0, 1), p=st.sampled_from([1.0, 0.6]),
 )
-def test_any_policy_and_layout_equals_the_readable_path(n, c, h, w, layout, policy, ratio, p):
+def test_any_policy_and_layout_equals_the_readable_path(n, c, h, w, layout, policy, ratio, p, cpu_path):
     """Repeated translations and cutouts, big shifts, odd shapes: fast == readable, forward and backward."""
     base = torch.randn(n, c, 2 * h, 2 * w, dtype=torch.float64)
     x = {
@@ -65,10 +68,23 @@ def test_any_policy_and_layout_equals_the_readable_path(n, c, h, w, layout, poli
         "expanded": base[:, :1, :h, :w].expand(n, c, h, w),
     }[layout].requires_grad_(True)
     params = sample_params(x, ",".join(policy), Strengths(translation_ratio=ratio, cutout_ratio=ratio, p=p))
-    fast, slow = apply(x, params), apply_reference(x, params)
-    assert torch.allclose(fast, slow, atol=1e-12)
-    upstream = torch.randn_like(fast)
-    assert torch.allclose(_grad(fast, x, upstream), _grad(slow, x, upstream), atol=1e-12)
+    with cpu_path():
+        fast = apply(x, params)
+        slow = apply_reference(x, params)
+        assert torch.allclose(fast, slow, atol=1e-12)
+        upstream = torch.randn_like(fast)
+        assert torch.allclose(_grad(fast, x, upstream), _grad(slow, x, upstream), atol=1e-12)
+
+
+def test_cpu_images_take_the_compiled_kernel_and_other_images_the_torch_ops():
+    x = torch.randn(2, 3, 8, 8, requires_grad=True)
+    params = sample_params(x, "color,translation,cutout")
+    assert type(apply(x, params).grad_fn).__name__ == "_AugmentBackward"
+    assert type(apply(x.double(), params).grad_fn).__name__ == "_AugmentBackward"
+    assert type(apply(x.bfloat16(), params).grad_fn).__name__ == "_ColorShiftKeepBackward"
+    with augment_cpu.disabled():
+        assert type(apply(x, params).grad_fn).__name__ == "_ColorShiftKeepBackward"
+    assert type(apply(x, params).grad_fn).__name__ == "_AugmentBackward"  # back on after the block
 
 
 def test_without_gradients_and_in_inference_mode():
@@ -81,20 +97,23 @@ def test_without_gradients_and_in_inference_mode():
         assert torch.allclose(apply(x, params), expected, atol=1e-12)
 
 
-def test_second_derivatives_for_gradient_penalties():
+def test_second_derivatives_for_gradient_penalties(cpu_path):
     """An R1 penalty through T differentiates T's backward: the hand-written backward must be differentiable."""
     x = torch.randn(3, 3, 6, 6, dtype=torch.float64, requires_grad=True)
     params = sample_params(x, "color,translation,cutout", Strengths(translation_ratio=0.3, p=0.7))
-    assert torch.autograd.gradgradcheck(lambda x: apply(x, params), (x,))
+    with cpu_path():
+        assert torch.autograd.gradgradcheck(lambda x: apply(x, params), (x,))
+        assert torch.autograd.gradgradcheck(lambda x: apply(x, params) ** 2, (x,))  # third order: gradgrad of a product
 
 
-def test_backward_twice_through_a_retained_graph():
+def test_backward_twice_through_a_retained_graph(cpu_path):
     x = torch.randn(4, 3, 8, 8, requires_grad=True)
     params = sample_params(x, "color,translation,cutout", Strengths(translation_ratio=0.3))
-    out, upstream = apply(x, params), torch.randn(4, 3, 8, 8)
-    out.backward(upstream, retain_graph=True)
-    once = x.grad.clone()
-    out.backward(upstream)
+    with cpu_path():
+        out, upstream = apply(x, params), torch.randn(4, 3, 8, 8)
+        out.backward(upstream, retain_graph=True)
+        once = x.grad.clone()
+        out.backward(upstream)
     assert torch.allclose(x.grad, 2 * once)
     assert torch.allclose(once, _grad(apply_reference(x, params), x, upstream), atol=1e-6)
 

@@ -12,6 +12,7 @@ from diffaug_lessons.runs import Run
 from diffaug_lessons.train import (
     STRATEGIES,
     WHERE_T_IS_APPLIED,
+    Experiment,
     TrainConfig,
     TrainingDiverged,
     TrainingStopped,
@@ -186,3 +187,29 @@ def test_config_round_trips_through_a_dict_and_rejects_unknown_fields():
     with pytest.raises(ValueError, match=r"unknown config field\(s\) stepz"):
         TrainConfig.from_dict({"stepz": 3})
     assert config.key() == TrainConfig(strategy="d_only", betas=(0.0, 0.99)).key() != TrainConfig().key()
+
+
+def test_the_inner_loop_never_turns_a_tensor_into_a_number(tiny_config, monkeypatch):
+    """Between evaluations no tensor becomes a Python number, ADA's p included: on a GPU each such
+    conversion would make the loop wait for the device. (Adam's step counters live on the host.)"""
+    experiment = Experiment(tiny_config(strategy="diffaugment", ada_target=0.6, p=0.5, ada_interval=2))
+    experiment.run_step()  # creates the optimizers' state
+    host_counters = {id(state["step"]) for opt in (experiment.opt_g, experiment.opt_d) for state in opt.state.values()}
+    originals = {}
+
+    def refusing(name):
+        def convert(self, *args):
+            if id(self) not in host_counters:
+                raise AssertionError(f"Tensor.{name} inside the training loop")
+            return originals[name](self, *args)
+        return convert
+
+    for name in ("item", "__float__", "__int__", "__bool__", "tolist"):
+        originals[name] = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, refusing(name))
+    p_before = experiment.strengths.p  # a number until the first adjustment (after 2 steps)
+    for _ in range(6):
+        experiment.run_step()
+    monkeypatch.undo()
+    assert p_before == 0.5 and isinstance(experiment.strengths.p, torch.Tensor)
+    assert float(experiment.strengths.p) != 0.5  # p moved three times
