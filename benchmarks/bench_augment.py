@@ -13,7 +13,10 @@ script prints the load average next to the figures; compare ratios rather than m
 Columns of the first table (all forward + backward of ``color,translation,cutout``, default strengths):
 
 - ``fast``: ``DiffAugment(x)``, i.e. drawing the parameters and the fused path (what training calls);
+  on the CPU its compiled kernel (``diffaug_lessons.augment_cpu``);
 - ``apply``: the fused path alone, parameters drawn once beforehand;
+- ``torch ops`` (CPU only): ``DiffAugment(x)`` with the fused path's torch ops instead of the kernel,
+  what runs on CUDA, in bf16/fp16 and under ``torch.compile``;
 - ``reference``: ``apply_reference(x, sample_params(x, ...))``, the readable per-op formulas;
 - ``kornia``: the closest kornia pipeline (see :func:`kornia_pipeline`), when kornia is installed;
 - ``floor``: one trivial elementwise pass ``x * 1.0`` forward + backward, what any T must at least cost.
@@ -41,6 +44,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from diffaug_lessons import augment_cpu  # noqa: E402
 from diffaug_lessons.augment import DiffAugment, apply, apply_reference, sample_params  # noqa: E402
 
 POLICY = "color,translation,cutout"
@@ -136,6 +140,13 @@ def kornia_pipeline() -> Callable[[torch.Tensor], torch.Tensor] | None:
     )
 
 
+def _with_torch_ops(x: torch.Tensor) -> torch.Tensor:
+    """The fast path with its torch ops instead of the compiled CPU kernel (what CUDA and bf16 run)."""
+    with augment_cpu.disabled():
+        out = DiffAugment(x, POLICY)
+    return out  # its backward runs the torch ops too: they are recorded in the graph
+
+
 def augment_rows(device: torch.device, repeats: int, min_time: float, clock: str) -> list[dict[str, object]]:
     kornia_T = kornia_pipeline()
     rows = []
@@ -148,6 +159,8 @@ def augment_rows(device: torch.device, repeats: int, min_time: float, clock: str
             "reference": lambda x: apply_reference(x, sample_params(x, POLICY)),
             "floor": lambda x: x * 1.0,
         }
+        if device.type == "cpu":
+            contenders["torch ops"] = _with_torch_ops
         if kornia_T is not None:
             contenders["kornia"] = kornia_T
         closures = {name: forward_backward(transform, x) for name, transform in contenders.items()}
@@ -246,7 +259,8 @@ def _load() -> str:
 
 def print_augment_table(rows: list[dict[str, object]]) -> None:
     has_kornia = "kornia" in rows[0]
-    names = ["fast", "apply", "reference"] + (["kornia"] if has_kornia else []) + ["floor"]
+    names = ["fast", "apply"] + (["torch ops"] if "torch ops" in rows[0] else []) + ["reference"]
+    names += (["kornia"] if has_kornia else []) + ["floor"]
     header = f"{'N x C x H x W':<14}" + "".join(f"{n + ' ms':>13}" for n in names)
     header += f"{'fast/floor':>12}{'ref/fast':>10}" + (f"{'kornia/fast':>13}" if has_kornia else "")
     print(header)

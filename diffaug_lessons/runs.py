@@ -17,19 +17,24 @@ done": re-opening a lesson is instant. Nothing is overwritten without being aske
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from . import __version__, settings
 from .atomic import atomic_save_torch, atomic_write_bytes, atomic_write_json
 from .plots import grid_png
+
+K = TypeVar("K")
 
 if TYPE_CHECKING:
     from .train import Experiment, Record, TrainConfig
@@ -247,6 +252,51 @@ def cached_train(
             return run
     train(config, run_dir=path, callbacks=callbacks, progress=progress)
     return Run(path).check(config)
+
+
+def train_many(
+    configs: Mapping[K, TrainConfig],
+    *,
+    retrain: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[K, Run]:
+    """:func:`cached_train` for several configs; on the CPU the ones to train run side by side.
+
+    A small GAN keeps one core busy and gains little from a second thread, so each run that is
+    not in the cache trains in a worker process of its own with one torch thread, ``workers`` at
+    a time (default: one per core). Runs on a GPU train one after the other. Returns the runs
+    in the order of ``configs``.
+    """
+    from .train import resolve_device
+
+    todo = [key for key, config in configs.items() if retrain or not _is_cached(config)]
+    on_cpu = all(resolve_device(configs[key].device).type == "cpu" for key in todo)
+    workers = min(len(todo), workers or os.cpu_count() or 1)
+    if on_cpu and workers > 1:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: safe from a notebook's threads
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [pool.submit(_train_in_worker, configs[key], retrain) for key in todo]
+            bar = tqdm(as_completed(futures), total=len(futures), disable=not progress,
+                       desc=f"training {len(todo)} runs, {workers} at a time")
+            for future in bar:
+                future.result()  # a failed run raises here
+        retrain = False
+    return {key: cached_train(config, retrain=retrain and key in todo, progress=progress)
+            for key, config in configs.items()}
+
+
+def _is_cached(config: TrainConfig) -> bool:
+    path = runs_dir() / run_name(config)
+    try:
+        return (path / "meta.json").exists() and Run(path).check(config).status == "complete"
+    except (CorruptRunError, ValueError):
+        return False
+
+
+def _train_in_worker(config: TrainConfig, retrain: bool) -> None:
+    torch.set_num_threads(1)
+    cached_train(config, retrain=retrain, progress=False)
 
 
 def _wait_if_busy(path: Path) -> None:

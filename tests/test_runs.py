@@ -173,3 +173,26 @@ def test_cached_train_waits_for_another_process_training_the_same_run(tiny_confi
     run = cached_train(config, progress=False, root=tmp_path)
     assert "waiting for it to finish" in capsys.readouterr().out
     assert time.perf_counter() - start >= 0.9 and run.status == "complete"
+
+
+def test_train_many_trains_the_missing_runs_in_worker_processes_then_loads_them(tiny_config, monkeypatch):
+    from diffaug_lessons.runs import runs_dir, train_many
+
+    configs = {strategy: tiny_config(strategy=strategy) for strategy in ("none", "diffaugment", "reals_only")}
+    cached = cached_train(configs["none"], progress=False)
+    cached_mtime = (cached.path / "meta.json").stat().st_mtime_ns
+    runs = train_many(configs, workers=2, progress=False)
+    assert list(runs) == list(configs) and all(run.status == "complete" for run in runs.values())
+    assert (cached.path / "meta.json").stat().st_mtime_ns == cached_mtime  # the cached run was not retrained
+    # trained in other processes, with the same result as here
+    here = cached_train(configs["diffaugment"], retrain=True, progress=False)
+    timing = ("seconds", "it_per_s")
+    assert [{k: v for k, v in row.items() if k not in timing} for row in runs["diffaugment"].history] == \
+        [{k: v for k, v in row.items() if k not in timing} for row in here.history]
+    assert len([p for p in runs_dir().iterdir() if ".old-" in p.name]) == 1
+
+    import diffaug_lessons.train as train_module
+
+    monkeypatch.setattr(train_module, "train", lambda *a, **k: pytest.fail("a cached run was retrained"))
+    again = train_many(configs, workers=2, progress=False)
+    assert {key: run.path for key, run in again.items()} == {key: run.path for key, run in runs.items()}
