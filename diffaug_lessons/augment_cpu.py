@@ -260,22 +260,37 @@ def _channel_sum(flat, start, channels, pixels, plane):
 
 
 @numba.njit(**_FLAGS)
+def _buffers(dtype, pixels, geometry_count):
+    """Scratch space reused image after image: coefficients (5,), cutouts (G, 4), plane and keep (H W,)."""
+    cutouts = np.empty((max(1, geometry_count), 4), np.int64)
+    return np.empty(5, dtype), cutouts, np.zeros(pixels, dtype), np.empty(pixels, dtype)
+
+
+@numba.njit(**_FLAGS)
+def _image_setup(i, channels, h, w, color_kinds, color_values, geometry_kinds, geometry_values, cut_h, cut_w,
+                 coefficients, cutouts, keep):
+    """Image i's colour coefficients (into ``coefficients``) and ``keep``; returns its run of output
+    pixels [first, last) and the offset ``delta`` from an output pixel to the input pixel it reads."""
+    _coefficients(color_kinds, color_values, i, channels, h * w, coefficients)
+    shift_h, shift_w, row0, row1, col0, col1, count = _geometry(
+        geometry_kinds, geometry_values, i, h, w, cut_h, cut_w, cutouts)
+    _keep(w, row0, row1, col0, col1, cutouts, count, keep)
+    first = row0 * w + col0
+    return first, max(first, (row1 - 1) * w + col1), shift_h * w + shift_w
+
+
+@numba.njit(**_FLAGS)
 def _forward(x, out, color_kinds, color_values, geometry_kinds, geometry_values, cut_h, cut_w, with_offset):
     """out = T(x) for contiguous (N, C, H, W) arrays (or T without d when not ``with_offset``)."""
     n, channels, h, w = x.shape
     pixels = h * w
     x_flat, out_flat = x.reshape(-1), out.reshape(-1)
-    coefficients = np.empty(5, x.dtype)
-    cutouts = np.empty((max(1, geometry_kinds.shape[0]), 4), np.int64)
-    plane = np.zeros(pixels, x.dtype)
-    keep = np.empty(pixels, x.dtype)
+    coefficients, cutouts, plane, keep = _buffers(x.dtype, pixels, geometry_kinds.shape[0])
     for i in range(n):
-        _coefficients(color_kinds, color_values, i, channels, pixels, coefficients)
+        first, last, delta = _image_setup(i, channels, h, w, color_kinds, color_values, geometry_kinds,
+                                          geometry_values, cut_h, cut_w, coefficients, cutouts, keep)
         a, b, c = coefficients[0], coefficients[1], coefficients[2]
         offset = coefficients[3] if with_offset else coefficients[4]
-        shift_h, shift_w, row0, row1, col0, col1, count = _geometry(
-            geometry_kinds, geometry_values, i, h, w, cut_h, cut_w, cutouts)
-        _keep(w, row0, row1, col0, col1, cutouts, count, keep)
         image = i * channels * pixels
         if b != 0 or c != 0:
             _channel_sum(x_flat, image, channels, pixels, plane)
@@ -284,8 +299,6 @@ def _forward(x, out, color_kinds, color_values, geometry_kinds, geometry_values,
                 for k in range(_u(pixels)):
                     total += plane[k]
                 offset += c * total
-        first, last = row0 * w + col0, max(row0 * w + col0, (row1 - 1) * w + col1)  # the run of output pixels
-        delta = shift_h * w + shift_w
         for ch in range(channels):
             base = image + ch * pixels
             _fill(out_flat, base, base + first, 0)
@@ -309,19 +322,12 @@ def _transpose(grad, out, color_kinds, color_values, geometry_kinds, geometry_va
     n, channels, h, w = grad.shape
     pixels = h * w
     grad_flat, out_flat = grad.reshape(-1), out.reshape(-1)
-    coefficients = np.empty(5, grad.dtype)
-    cutouts = np.empty((max(1, geometry_kinds.shape[0]), 4), np.int64)
-    plane = np.zeros(pixels, grad.dtype)
-    keep = np.empty(pixels, grad.dtype)
+    coefficients, cutouts, plane, keep = _buffers(grad.dtype, pixels, geometry_kinds.shape[0])
     for i in range(n):
-        _coefficients(color_kinds, color_values, i, channels, pixels, coefficients)
+        first, last, delta = _image_setup(i, channels, h, w, color_kinds, color_values, geometry_kinds,
+                                          geometry_values, cut_h, cut_w, coefficients, cutouts, keep)
         a, b, c = coefficients[0], coefficients[1], coefficients[2]
-        shift_h, shift_w, row0, row1, col0, col1, count = _geometry(
-            geometry_kinds, geometry_values, i, h, w, cut_h, cut_w, cutouts)
-        _keep(w, row0, row1, col0, col1, cutouts, count, keep)
         image = i * channels * pixels
-        first, last = row0 * w + col0, max(row0 * w + col0, (row1 - 1) * w + col1)
-        delta = shift_h * w + shift_w
         constant = coefficients[4]  # c/(CHW) sum(g'): the same for every pixel
         if b != 0 or c != 0:
             _channel_sum(grad_flat, image, channels, pixels, plane)
