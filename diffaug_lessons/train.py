@@ -395,8 +395,13 @@ class Experiment:
         p stays a tensor on the training device (no host-device sync): it becomes a number only when
         logged or saved.
         """
-        r_t = self.ada_sign_sum / self.ada_count
+        sign_sum = torch.as_tensor(self.ada_sign_sum, dtype=torch.float32, device=self.device)
         images = self.config.batch_size * self.ada_count
+        if self.dist.enabled:  # as in ADA, r_t over every rank's reals: all ranks keep the same p
+            sign_sum = sign_sum.clone()
+            torch.distributed.all_reduce(sign_sum)
+            sign_sum = sign_sum / self.dist.world_size
+        r_t = sign_sum / self.ada_count
         delta = torch.sign(r_t - self.config.ada_target) * (images / (self.config.ada_kimg * 1000))
         p = torch.as_tensor(self.strengths.p, dtype=torch.float32, device=self.device)
         self.strengths.p = (p + delta).clamp(0.0, 1.0)

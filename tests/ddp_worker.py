@@ -1,6 +1,7 @@
 """Run under torchrun by tests/test_distributed.py: train, optionally stop early, compare ranks.
 
 Usage: torchrun --nproc_per_node=2 tests/ddp_worker.py RUN_DIR [STOP_AFTER_STEPS]
+Then runs 12 ADA steps and compares p across the ranks.
 """
 
 import sys
@@ -9,7 +10,7 @@ import torch
 import torch.distributed as dist
 
 from diffaug_lessons.distributed import setup, shutdown
-from diffaug_lessons.train import TrainConfig, train
+from diffaug_lessons.train import Experiment, TrainConfig, train
 
 run_dir = sys.argv[1]
 stop_after = int(sys.argv[2]) if len(sys.argv) > 2 else None
@@ -23,6 +24,16 @@ weights = torch.cat([p.detach().flatten() for p in [*result.G.parameters(), *res
 gathered = [torch.zeros_like(weights) for _ in range(dist.get_world_size())]
 dist.all_gather(gathered, weights)
 identical = all(torch.equal(gathered[0], other) for other in gathered[1:])
-print(f"rank {dist.get_rank()} of {dist.get_world_size()}: status {result.status}, identical weights {identical}",
-      flush=True)
+# ADA: p adapts from r_t; every rank must keep the same p (r_t is averaged over the ranks)
+ada = Experiment(config.replace(ada_target=0.0, p=0.5, ada_interval=1, ada_kimg=0.1), dist_info=setup())
+ps = []
+for _ in range(12):
+    ada.run_step()
+    ps.append(float(ada.strengths.p))
+mine = torch.tensor(ps)
+all_ps = [torch.zeros_like(mine) for _ in range(dist.get_world_size())]
+dist.all_gather(all_ps, mine)
+same_p = all(torch.equal(all_ps[0], other) for other in all_ps[1:]) and len(set(ps)) > 1  # and p moved
+print(f"rank {dist.get_rank()} of {dist.get_world_size()}: status {result.status}, identical weights {identical}, "
+      f"identical ADA p {same_p}", flush=True)
 shutdown(setup())

@@ -1,4 +1,4 @@
-"""Two processes on the CPU (gloo): DDP keeps the ranks identical, rank 0 saves, resume works."""
+"""Two processes on the CPU (gloo): DDP keeps the ranks identical (weights and ADA's p), rank 0 saves, resume works."""
 
 import json
 import os
@@ -22,6 +22,7 @@ def test_two_ranks_train_identical_weights_and_resume(tmp_path):
     out = _torchrun(str(run_dir), "6")  # stop both ranks after 6 steps
     assert "rank 0 of 2: status stopped, identical weights True" in out
     assert "rank 1 of 2: status stopped, identical weights True" in out
+    assert out.count("identical ADA p True") == 2  # r_t averaged over the ranks: one p for all
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["status"] == "stopped"
     assert [row["step"] for row in json.loads((run_dir / "history.json").read_text())] == [4]
