@@ -217,7 +217,7 @@ def _check_images(x: Tensor) -> None:
         )
 
 
-_is_compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # torch >= 2.3
+_is_compiling = augment_cpu.is_compiling
 
 
 def _cached(function: Callable) -> Callable:

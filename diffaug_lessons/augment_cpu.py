@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 Tensor = torch.Tensor
-_is_compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # torch >= 2.3
+is_compiling = getattr(torch.compiler, "is_compiling", lambda: False)  # torch >= 2.3
 
 BRIGHTNESS, SATURATION, CONTRAST = 0, 1, 2  # colour kinds
 TRANSLATION, CUTOUT = 0, 1  # geometry kinds
@@ -48,7 +48,7 @@ _enabled = True
 def supports(x: Tensor) -> bool:
     """Whether the kernel takes ``x``: a float32/float64 CPU tensor, outside ``torch.compile``."""
     return (_enabled and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-            and not _is_compiling())
+            and not is_compiling())
 
 
 @contextlib.contextmanager
@@ -120,7 +120,7 @@ def _run_kernel(kernel, images: Tensor, plan: Plan, *extra: object) -> Tensor:
     out = torch.empty_like(source)
     kernel(source.numpy(), out.numpy(), plan.color_kinds, plan.color_values, plan.geometry_kinds,
            plan.geometry_values, plan.cut[0], plan.cut[1], *extra)
-    if source is not images and images.is_contiguous(memory_format=torch.channels_last):
+    if not images.is_contiguous() and images.is_contiguous(memory_format=torch.channels_last):
         return out.contiguous(memory_format=torch.channels_last)
     return out
 
@@ -253,17 +253,17 @@ def _channel_sum(flat, start, channels, pixels, plane):
             plane[k] += flat[base + k]
 
 
-# Within an image, output pixel k = q W + r (row-major) reads input pixel k + shift_h W + shift_w, for
-# k from row0 W + col0 to (row1 - 1) W + col1, where ``keep`` says whether it arrives. So each channel
-# is one loop over a contiguous run of pixels (rows of 32 pixels each in their own loop cost more in
-# loop overhead than in memory traffic).
-
-
 @numba.njit(**_FLAGS)
 def _buffers(dtype, pixels, geometry_count):
     """Scratch space reused image after image: coefficients (5,), cutouts (G, 4), plane and keep (H W,)."""
     cutouts = np.empty((max(1, geometry_count), 4), np.int64)
     return np.empty(5, dtype), cutouts, np.zeros(pixels, dtype), np.empty(pixels, dtype)
+
+
+# Within an image, output pixel k = q W + r (row-major) reads input pixel k + shift_h W + shift_w, for
+# k from row0 W + col0 to (row1 - 1) W + col1, where ``keep`` says whether it arrives. So each channel
+# is one loop over a contiguous run of pixels (rows of 32 pixels each in their own loop cost more in
+# loop overhead than in memory traffic).
 
 
 @numba.njit(**_FLAGS)

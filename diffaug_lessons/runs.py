@@ -246,10 +246,9 @@ def cached_train(
     if path.exists() and retrain:
         set_aside(path)
     _wait_if_busy(path)
-    if path.exists() and (path / "meta.json").exists():
-        run = Run(path).check(config)
-        if run.status == "complete":
-            return run
+    run = _finished_run(path, config)
+    if run is not None:
+        return run
     train(config, run_dir=path, callbacks=callbacks, progress=progress)
     return Run(path).check(config)
 
@@ -270,7 +269,8 @@ def train_many(
     """
     from .train import resolve_device
 
-    todo = [key for key, config in configs.items() if retrain or not _is_cached(config)]
+    todo = [key for key, config in configs.items()
+            if retrain or _finished_run(runs_dir() / run_name(config), config) is None]
     on_cpu = all(resolve_device(configs[key].device).type == "cpu" for key in todo)
     workers = min(len(todo), workers or os.cpu_count() or 1)
     if on_cpu and workers > 1:
@@ -282,16 +282,16 @@ def train_many(
             for future in bar:
                 future.result()  # a failed run raises here
         retrain = False
-    return {key: cached_train(config, retrain=retrain and key in todo, progress=progress)
-            for key, config in configs.items()}
+    return {key: cached_train(config, retrain=retrain, progress=progress) for key, config in configs.items()}
 
 
-def _is_cached(config: TrainConfig) -> bool:
-    path = runs_dir() / run_name(config)
-    try:
-        return (path / "meta.json").exists() and Run(path).check(config).status == "complete"
-    except (CorruptRunError, ValueError):
-        return False
+def _finished_run(path: Path, config: TrainConfig) -> Run | None:
+    """The complete run of ``config`` at ``path``, or None (none there, or unfinished); a corrupt one raises."""
+    if path.exists() and (path / "meta.json").exists():
+        run = Run(path).check(config)
+        if run.status == "complete":
+            return run
+    return None
 
 
 def _train_in_worker(config: TrainConfig, retrain: bool) -> None:

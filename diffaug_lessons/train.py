@@ -398,8 +398,7 @@ class Experiment:
         sign_sum = torch.as_tensor(self.ada_sign_sum, dtype=torch.float32, device=self.device)
         images = self.config.batch_size * self.ada_count
         if self.dist.enabled:  # as in ADA, r_t over every rank's reals: all ranks keep the same p
-            sign_sum = sign_sum.clone()
-            torch.distributed.all_reduce(sign_sum)
+            torch.distributed.all_reduce(sign_sum)  # in place: the running sum is reset below
             sign_sum = sign_sum / self.dist.world_size
         r_t = sign_sum / self.ada_count
         delta = torch.sign(r_t - self.config.ada_target) * (images / (self.config.ada_kimg * 1000))
