@@ -25,7 +25,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from . import __version__, settings
+from . import settings
 from .augment import Strengths, apply, parse_policy, sample_params
 from .data import DATASETS, ImageSet, load_dataset, train_heldout_split
 from .distributed import Distributed, all_finite
@@ -33,6 +33,7 @@ from .distributed import setup as distributed_setup
 from .errors import check_choice, check_range
 from .metrics import FidKid, discriminator_report, feature_network
 from .models import ARCHITECTURES, build_models
+from .numerics import NUMERICS_VERSION
 
 Tensor = torch.Tensor
 
@@ -148,8 +149,13 @@ class TrainConfig:
         return cls(**values)
 
     def key(self) -> str:
-        """A short hash of the config and the package version: the run cache's key."""
-        text = json.dumps({"config": self.to_dict(), "version": __version__}, sort_keys=True)
+        """The run cache's key: a short hash of the fields that differ from their defaults and of
+        :data:`~diffaug_lessons.numerics.NUMERICS_VERSION` (so runs of code that computes differently
+        are never reused). A field added later with a default that keeps the old behaviour leaves the
+        keys of existing runs alone; a changed default is caught by :meth:`runs.Run.check`, which
+        compares the whole saved config."""
+        changed = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if getattr(self, f.name) != f.default}
+        text = json.dumps({"config": changed, "numerics": NUMERICS_VERSION}, sort_keys=True, default=list)
         return hashlib.sha1(text.encode()).hexdigest()[:10]
 
     def replace(self, **changes: Any) -> TrainConfig:
@@ -576,6 +582,32 @@ def train(
         experiment.heldout_set, experiment.generate(experiment.z_fixed[:64]), status,
         run.path if run is not None else None,
     )
+
+
+def numerics_fingerprint(steps: int = 6) -> str:
+    """SHA-1 (12 hex digits) of every number a tiny DiffAugment + ADA + EMA run produces in ``steps`` steps.
+
+    Covers T (colour, translation, cutout, with p < 1), both models, both optimisers, EMA and ADA's p;
+    compared with :data:`~diffaug_lessons.numerics.FINGERPRINT` by the tests. Run it with one torch
+    thread (as the tests do): the thread count can change float roundings.
+    """
+    config = TrainConfig(
+        resolution=8, g_width=8, d_width=8, z_dim=16, n_train=64, n_heldout=64, batch_size=16, steps=steps,
+        eval_every=steps, n_eval_samples=32, device="cpu", strategy="diffaugment", p=0.7, ada_target=0.6,
+        ada_interval=2,
+    )
+    with torch.random.fork_rng(devices=[]):
+        experiment = Experiment(config)
+        for _ in range(steps):
+            experiment.run_step()
+        tensors = [experiment.sums["loss_d"], experiment.sums["loss_g"], experiment.strengths.p]
+        for model in (experiment.G, experiment.D, experiment.G_ema):
+            tensors += list(model.state_dict().values())
+        tensors.append(experiment.T(experiment.reals[:8]))
+    digest = hashlib.sha1()
+    for tensor in tensors:
+        digest.update(torch.as_tensor(tensor).detach().double().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:12]
 
 
 def default_device_preset() -> str:

@@ -45,10 +45,10 @@ def test_a_different_config_gets_a_different_run(tiny_config, tmp_path):
         open_run(a.path, tiny_config(strategy="diffaugment"))
 
 
-def test_runs_from_another_package_version_are_not_reused(tiny_config, tmp_path, monkeypatch):
+def test_runs_of_code_with_other_numerics_are_not_reused(tiny_config, tmp_path, monkeypatch):
     config = tiny_config()
     old_key = config.key()
-    monkeypatch.setattr("diffaug_lessons.train.__version__", "0.0.0-old")
+    monkeypatch.setattr("diffaug_lessons.train.NUMERICS_VERSION", -1)
     assert config.key() != old_key
     assert runs_module.run_name(config) != runs_module.run_name(config).replace(config.key(), old_key)
 
