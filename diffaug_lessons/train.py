@@ -414,13 +414,27 @@ class Experiment:
 
     # -- evaluation -----------------------------------------------------------
     @torch.no_grad()
-    def generate(self, z: Tensor) -> Tensor:
-        G = self.G_ema if self.G_ema is not None else self.G
+    def generate(self, z: Tensor, ema: bool = True) -> Tensor:
+        """G(z) in [-1, 1], from the EMA generator when there is one (unless ``ema=False``)."""
+        G = self.G_ema if self.G_ema is not None and ema else self.G
         was_training = G.training
         G.eval()
         images = torch.cat([G(batch).float() for batch in z.split(256)])
         G.train(was_training)
         return images
+
+    def image_gradient(self, fakes: Tensor, T: Callable[[Tensor], Tensor]) -> float:
+        """Mean per-image L2 norm of dL_G/dG(z) in this strategy's G step (through T where it applies T).
+
+        The size of what D tells G to change: near 0 when D's verdict on what G is scored by has
+        saturated, so G learns nothing whatever its images look like.
+        """
+        augment_fakes_in_g = WHERE_T_IS_APPLIED[self.config.strategy][2]
+        with torch.enable_grad():
+            x_fake = fakes.detach().requires_grad_(True)
+            loss = g_loss(self.config.loss, self.D(T(x_fake) if augment_fakes_in_g else x_fake).float())
+            (gradient,) = torch.autograd.grad(loss, x_fake)
+        return (gradient.flatten(1).norm(dim=1) * len(x_fake)).mean().item()  # undo the batch mean: per image
 
     def check_finite(self) -> None:
         """Raise :class:`TrainingDiverged` if a loss of this interval is NaN or infinite (on any rank)."""
@@ -435,7 +449,8 @@ class Experiment:
             )
 
     def evaluate(self, elapsed: float) -> Record:
-        """One metrics row: losses, D on train/held-out reals and fakes (raw and with T), FID, KID."""
+        """One metrics row: losses, D on train/held-out reals and fakes (raw and with T), D on the raw G's
+        fakes, the gradient G's images receive, FID, KID."""
         n = self.sums["n"]
         loss_d, loss_g = (float(self.sums[k]) / max(n, 1) for k in ("loss_d", "loss_g"))
         with torch.random.fork_rng(devices=[]):
@@ -449,6 +464,12 @@ class Experiment:
                 raw, augmented = discriminator_report(D, images, is_real), discriminator_report(D, images, is_real, T)
                 row[f"d_{name}"], row[f"acc_{name}"] = raw.mean_output, raw.accuracy
                 row[f"d_{name}_aug"], row[f"acc_{name}_aug"] = augmented.mean_output, augmented.accuracy
+            # D against the generator it trains against (G itself; the samples above come from its EMA),
+            # and how hard this strategy's G step pushes on G's images.
+            g_fakes = self.generate(self.z_fixed[: self.config.n_eval_samples], ema=False)
+            verdict = discriminator_report(D, g_fakes, False)
+            row["d_fake_g"], row["acc_fake_g"] = verdict.mean_output, verdict.accuracy
+            row["g_grad"] = self.image_gradient(g_fakes, T)
             D.train()
             row["d_gap"] = row["d_train"] - row["d_heldout"]
             row["fid"], row["kid"] = self.fidkid().score(fakes)

@@ -213,3 +213,23 @@ def test_the_inner_loop_never_turns_a_tensor_into_a_number(tiny_config, monkeypa
     monkeypatch.undo()
     assert p_before == 0.5 and isinstance(experiment.strengths.p, torch.Tensor)
     assert float(experiment.strengths.p) != 0.5  # p moved three times
+
+
+def test_history_has_d_on_the_raw_generator_and_the_gradient_g_receives(tiny_config):
+    history = train(tiny_config(strategy="d_only"), progress=False).history
+    for row in history:
+        assert 0 <= row["acc_fake_g"] <= 1 and 0 < row["d_fake_g"] < 1
+        assert row["g_grad"] > 0
+
+
+def test_image_gradient_follows_the_strategys_g_step(tiny_config):
+    """With a linear D and the hinge loss, dL_G/dx is -w per image; a T that halves x halves it."""
+    experiment = Experiment(tiny_config(strategy="diffaugment", loss="hinge"))
+    experiment.D = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 1), torch.nn.Flatten(0))
+    weight_norm = experiment.D[1].weight.norm().item()
+    fakes = experiment.generate(experiment.z_fixed[:16], ema=False)
+    halve = lambda x: x * 0.5  # noqa: E731
+    assert experiment.image_gradient(fakes, halve) == pytest.approx(0.5 * weight_norm, rel=1e-5)
+    for strategy in ("d_only", "none", "reals_only"):  # no T in their G step
+        experiment.config.strategy = strategy
+        assert experiment.image_gradient(fakes, halve) == pytest.approx(weight_norm, rel=1e-5)
