@@ -104,36 +104,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "reproduce":
             return _reproduce(args)
         return _list_runs()
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
+    except (ValueError, TypeError, OSError, RuntimeError) as error:  # OSError: missing files, a full disk
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: the run keeps its last saved evaluation; start the same command again to resume",
+              file=sys.stderr)
+        return 130
 
 
 def _train(args: argparse.Namespace) -> int:
     from .distributed import setup, shutdown
-    from .runs import Run, cached_train, run_name, runs_dir
-    from .train import train
+    from .runs import Run, cached_train, run_name, runs_dir, train_in_folder
 
     config = config_from_args(args)
     dist_info = setup()
-    if dist_info.enabled:  # torchrun: every rank trains; rank 0 writes the run folder and reports
+    if args.run_dir is not None or dist_info.enabled:
+        # torchrun: every rank trains; rank 0 writes the run folder and reports
         run_dir = args.run_dir or runs_dir() / run_name(config)
-        train(config, run_dir=run_dir)
-        if dist_info.is_main:
-            _report(Run(run_dir))
-        shutdown(dist_info)
-    if args.run_dir is not None:
-        train(config, run_dir=args.run_dir)
-        run = Run(args.run_dir)
+        train_in_folder(config, run_dir, retrain=args.retrain)
+        run = Run(run_dir)
     else:
         run = cached_train(config, retrain=args.retrain)
-    _report(run)
+    if dist_info.is_main:
+        _report(run)
+    if dist_info.enabled:
+        shutdown(dist_info)
     return 0
 
 
 def _report(run: Any) -> None:
-    last = run.history[-1]
-    print(f"run saved in {run.path}")
+    print(f"run saved in {run.path} ({run.status})")
+    history = run.history
+    if not history:
+        print("no evaluation yet: start the same command again to resume")
+        return
+    last = history[-1]
     print(
         f"step {last['step']}: FID {last['fid']:.2f}, KID {last['kid']:.4f}, "
         f"D on training reals {last['d_train']:.2f}, held-out reals {last['d_heldout']:.2f}, fakes {last['d_fake']:.2f}"

@@ -10,14 +10,11 @@ the 100-shot sets. :func:`train_heldout_split` makes the paper's fixed partial-d
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import io
 import math
 import os
 import pickle
 import tarfile
-import urllib.request
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,9 +24,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps
 
+from . import download as download_module
 from .atomic import atomic_write_bytes
+from .download import DownloadError
 from .errors import check_choice
-from .settings import HOME_ENV, data_dir
+from .settings import data_dir
 
 DATASETS = ("digits", "shapes", "cifar10", "cifar100", "folder")
 SPLITS = ("train", "test")
@@ -55,8 +54,8 @@ CIFAR_ARCHIVES = {
 }
 
 
-class DatasetUnavailableError(RuntimeError):
-    """A data file could not be downloaded or failed its checksum; the message says how to fix it."""
+# A data file could not be downloaded or failed its checksum; the message says how to fix it.
+DatasetUnavailableError = DownloadError
 
 
 @dataclass
@@ -247,86 +246,8 @@ def _shape_coverage(
 
 
 def fetch_verified(url: str, path: str | os.PathLike, md5: str, *, download: bool = True) -> Path:
-    """Make sure ``path`` holds the file published at ``url`` whose MD5 is ``md5``; return the path.
-
-    An existing file is checked (once: the result is remembered in ``<path>.md5ok`` until the file's size
-    or modification time changes); a file that fails is moved to ``<path>.corrupt``, never deleted. A
-    missing file is downloaded to ``<path>.part`` and renamed into place only once its MD5 matches.
-    """
-    path = Path(path).expanduser()
-    if path.exists():
-        _verify_existing(url, path, md5)
-    elif download:
-        _download(url, path, md5)
-    else:
-        message = f"{path} is missing and download=False. "
-        raise DatasetUnavailableError(message + _how_to_fetch(url, path, md5))
-    return path
-
-
-def _how_to_fetch(url: str, path: Path, md5: str) -> str:
-    return (
-        f"Fetch {url} (MD5 {md5}) yourself and place it at {path}. To keep data elsewhere, set "
-        f"{HOME_ENV} to a folder; files are then looked for in ${HOME_ENV}/data."
-    )
-
-
-def _md5_stamp(path: Path, md5: str) -> str:
-    stat = path.stat()
-    return f"{md5} {stat.st_size} {stat.st_mtime_ns}"
-
-
-def _verify_existing(url: str, path: Path, md5: str) -> None:
-    sidecar = path.with_name(path.name + ".md5ok")
-    if sidecar.exists() and sidecar.read_text() == _md5_stamp(path, md5):
-        return  # verified before and unchanged since: hashing 170 MB again would only cost time
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as file:
-        while block := file.read(1 << 20):
-            digest.update(block)
-    if digest.hexdigest() != md5:
-        # The user may have put this file here by hand, so keep it for inspection instead of deleting it.
-        corrupt = path.with_name(path.name + ".corrupt")
-        os.replace(path, corrupt)
-        raise DatasetUnavailableError(
-            f"{path} has MD5 {digest.hexdigest()}, not the expected {md5}: it is incomplete or a different "
-            f"file. It was moved to {corrupt}. Run again to download a fresh copy, or: "
-            + _how_to_fetch(url, path, md5)
-        )
-    sidecar.write_text(_md5_stamp(path, md5))
-
-
-def _download(url: str, path: Path, md5: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    part = path.with_name(path.name + ".part")
-    digest, received, expected = hashlib.md5(usedforsecurity=False), 0, -1
-    print(f"downloading {url} to {path}")
-    try:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(part, "wb") as file:
-                expected = int(response.headers.get("Content-Length") or -1)
-                while block := response.read(1 << 20):
-                    file.write(block)
-                    digest.update(block)
-                    received += len(block)
-        except (OSError, http.client.HTTPException) as error:  # URLError is an OSError
-            raise DatasetUnavailableError(
-                f"could not download {url} ({error}). " + _how_to_fetch(url, path, md5)
-            ) from error
-        if expected >= 0 and received != expected:
-            raise DatasetUnavailableError(
-                f"download of {url} stopped after {received} of {expected} bytes; the partial file was "
-                f"removed. Run again, or: " + _how_to_fetch(url, path, md5)
-            )
-        if digest.hexdigest() != md5:
-            raise DatasetUnavailableError(
-                f"download of {url} has MD5 {digest.hexdigest()}, not the expected {md5}; it was removed. "
-                + _how_to_fetch(url, path, md5)
-            )
-        os.replace(part, path)  # atomic: the final name only ever holds a verified file
-        (path.with_name(path.name + ".md5ok")).write_text(_md5_stamp(path, md5))
-    finally:
-        part.unlink(missing_ok=True)  # a failed or interrupted download leaves nothing behind
+    """:func:`diffaug_lessons.download.fetch_verified` with an MD5, as the dataset authors publish it."""
+    return download_module.fetch_verified(url, path, md5, algorithm="md5", download=download)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -15,10 +15,7 @@ All images are NCHW in [-1, 1].
 
 from __future__ import annotations
 
-import hashlib
 import os
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +29,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from . import settings
 from .atomic import atomic_save_torch
+from .download import DownloadError, fetch_verified, file_digest
 
 Tensor = torch.Tensor
 
@@ -39,6 +37,8 @@ FEATURE_NET_VERSION = 1
 EMBEDDED_DATASETS = ("digits", "shapes")
 INCEPTION_ENV = "DIFFAUG_LESSONS_INCEPTION"
 INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
+# SHA-256 of NVIDIA's file (95,607,719 bytes), as pinned by other projects that load it (k-diffusion, clean-fid users).
+INCEPTION_SHA256 = "f58cb9b6ec323ed63459aa4fb441fe750cfe39fafad6da5cb504a16f19e958f4"
 
 
 class FeatureClassifier(nn.Module):
@@ -111,8 +111,7 @@ class InceptionFeatures(nn.Module):
     """2048-d pool features of NVIDIA's TorchScript Inception-v3 (the network behind reported FIDs).
 
     Looks for the file at ``$DIFFAUG_LESSONS_INCEPTION``, then in the cache; downloads it
-    if missing. The first download's SHA-256 is recorded beside it and checked on every
-    later load, so a file that changes on disk is refused.
+    if missing. Loaded only after its SHA-256 matches the pinned one (:func:`inception_path`).
     """
 
     num_features = 2048
@@ -129,44 +128,28 @@ class InceptionFeatures(nn.Module):
         return self.net(x, return_features=True)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def inception_path(download: bool = True) -> Path:
-    """Path of a verified local copy of ``inception-2015-12-05.pt``."""
+    """Path of a verified local copy of ``inception-2015-12-05.pt``.
+
+    The file is TorchScript, and loading TorchScript runs code: it is loaded only once its SHA-256
+    equals the one pinned here (:data:`INCEPTION_SHA256`, the file NVIDIA publishes). Looks at
+    ``$DIFFAUG_LESSONS_INCEPTION`` first (never moved or changed), then in the cache, downloading it
+    there if missing and ``download`` is set.
+    """
+    hint = f"Or set {INCEPTION_ENV} to a verified local copy."
     if os.environ.get(INCEPTION_ENV):
         path = Path(os.environ[INCEPTION_ENV]).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"{INCEPTION_ENV} points at {path}, which is not a file")
+        found = file_digest(path, "sha256")
+        if found != INCEPTION_SHA256:
+            raise DownloadError(
+                f"{path} (from {INCEPTION_ENV}) has SHA-256 {found}, not the pinned {INCEPTION_SHA256} of "
+                f"{INCEPTION_URL}: it is incomplete or another file, and it is not loaded (TorchScript runs code)."
+            )
         return path
     path = settings.home() / "weights" / "inception-2015-12-05.pt"
-    record = path.with_suffix(".sha256")
-    if path.exists():
-        if record.exists() and record.read_text().strip() != _sha256(path):
-            raise RuntimeError(f"{path} changed since it was downloaded (SHA-256 differs from {record}); delete both and retry")
-        return path
-    if not download:
-        raise FileNotFoundError(f"Inception weights not found at {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".part")
-    try:
-        with urllib.request.urlopen(INCEPTION_URL, timeout=60) as response, open(partial, "wb") as f:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                f.write(block)
-    except (urllib.error.URLError, OSError) as error:
-        partial.unlink(missing_ok=True)
-        raise RuntimeError(
-            f"could not download the Inception network for FID ({error}).\n"
-            f"Fetch {INCEPTION_URL}\nand put it at {path}, or set {INCEPTION_ENV} to a local copy."
-        ) from error
-    os.replace(partial, path)
-    record.write_text(_sha256(path) + "\n")
-    return path
+    return fetch_verified(INCEPTION_URL, path, INCEPTION_SHA256, algorithm="sha256", download=download, hint=hint)
 
 
 # ---------------------------------------------------------------------------

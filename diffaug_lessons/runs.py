@@ -7,11 +7,15 @@ A run is a folder::
     history.json     one metrics row per evaluation
     samples/step_000250.png   sample grids from the fixed z
     checkpoint.pt    models, optimisers, random states (loaded with weights_only=True)
+    .lock            held (flock) by the one process that trains it
 
-Every file is written atomically, a lock keeps two processes from training the same
-run, and :func:`cached_train` turns "train this config" into "load it if it is already
-done": re-opening a lesson is instant. Nothing is overwritten without being asked:
-``retrain=True`` moves the old folder aside rather than deleting it.
+Every file is written atomically; the checkpoint holds the history too, so a folder
+killed between two writes resumes from a consistent state. :func:`cached_train` turns
+"train this config" into "load it if it is already done": re-opening a lesson is instant.
+Two processes asking for the same run: one trains, the other waits and then loads it.
+Finished runs load from a read-only cache (a class sharing pre-trained runs); only training
+writes. Nothing the user made is overwritten: ``retrain=True`` moves the old folder aside,
+and a folder that is not a run is never written into.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -32,14 +37,15 @@ from tqdm.auto import tqdm
 
 from . import __version__, settings
 from .atomic import atomic_save_torch, atomic_write_bytes, atomic_write_json
+from .distributed import setup as distributed_setup
+from .models import build_models
 from .plots import grid_png
+from .train import Experiment, Record, TrainConfig, TrainResult, resolve_device, train
 
 K = TypeVar("K")
 
-if TYPE_CHECKING:
-    from .train import Experiment, Record, TrainConfig
-
 STATUSES = ("running", "stopped", "complete", "diverged")
+RUN_FILES = ("config.json", "meta.json", "history.json", "checkpoint.pt", "samples", ".lock")
 
 
 class CorruptRunError(RuntimeError):
@@ -50,9 +56,18 @@ class RunBusyError(RuntimeError):
     """Another process is training this run right now."""
 
 
+class NotARunError(RuntimeError):
+    """A folder holds files that are not a run's: the package will not write into it."""
+
+
+class ReadOnlyCacheError(RuntimeError):
+    """A run must be trained but its folder cannot be written."""
+
+
 def runs_dir() -> Path:
     path = settings.home() / "runs"
-    path.mkdir(parents=True, exist_ok=True)
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -65,6 +80,9 @@ def run_name(config: TrainConfig) -> str:
     return f"{config.dataset}-{amount}-{config.strategy}-{config.key()}"
 
 
+_RETRAIN_HINT = "Train it again with retrain=True (the broken folder is kept aside, not deleted)."
+
+
 class Run:
     """A run folder on disk. Open with :func:`open_run` (to write) or :func:`load_run` (to read)."""
 
@@ -73,18 +91,23 @@ class Run:
         self._lock_file: Any = None
 
     # -- reading ----------------------------------------------------------------
-    def _read_json(self, name: str) -> Any:
+    def _read_json(self, name: str, kind: type) -> Any:
         file = self.path / name
         try:
-            return json.loads(file.read_text())
+            value = json.loads(file.read_text())
         except FileNotFoundError as error:
             raise CorruptRunError(f"{self.path} has no {name}: the run is incomplete. {_RETRAIN_HINT}") from error
         except (json.JSONDecodeError, UnicodeDecodeError) as error:
             raise CorruptRunError(f"{file} is not valid JSON ({error}). {_RETRAIN_HINT}") from error
+        except OSError as error:
+            raise CorruptRunError(f"{file} cannot be read ({error})") from error
+        if not isinstance(value, kind):
+            raise CorruptRunError(f"{file} holds a {type(value).__name__}, not a {kind.__name__}. {_RETRAIN_HINT}")
+        return value
 
     @property
     def meta(self) -> dict[str, Any]:
-        return self._read_json("meta.json")
+        return self._read_json("meta.json", dict)
 
     @property
     def status(self) -> str:
@@ -92,13 +115,19 @@ class Run:
 
     @property
     def config(self) -> TrainConfig:
-        from .train import TrainConfig
-
-        return TrainConfig.from_dict(self._read_json("config.json"))
+        try:
+            return TrainConfig.from_dict(self._read_json("config.json", dict))
+        except (TypeError, ValueError) as error:
+            raise CorruptRunError(f"{self.path}/config.json is not a valid config ({error}). {_RETRAIN_HINT}") from error
 
     @property
     def history(self) -> list[dict[str, float]]:
-        return self._read_json("history.json") if (self.path / "history.json").exists() else []
+        if not (self.path / "history.json").exists():
+            return []
+        rows = self._read_json("history.json", list)
+        if not all(isinstance(row, dict) and isinstance(row.get("step"), int) for row in rows):
+            raise CorruptRunError(f"{self.path}/history.json has rows that are not metrics rows. {_RETRAIN_HINT}")
+        return rows
 
     def column(self, name: str) -> np.ndarray:
         """One metric over training, e.g. ``run.column('fid')``."""
@@ -116,9 +145,11 @@ class Run:
         except Exception as error:  # a truncated or foreign file
             raise CorruptRunError(f"{self.path / 'checkpoint.pt'} cannot be loaded ({error}). {_RETRAIN_HINT}") from error
 
-    def _models(self) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
-        from .models import build_models
+    def resume_state(self) -> dict[str, Any] | None:
+        """The checkpoint to resume from, or None for a fresh run."""
+        return self.load_checkpoint() if self.has_checkpoint() else None
 
+    def _models(self) -> tuple[nn.Module, nn.Module, dict[str, Any]]:
         config, state = self.config, self.load_checkpoint()
         channels = self.meta["channels"]
         G, D = build_models(config.architecture, channels, config.resolution, config.z_dim, config.g_width,
@@ -154,24 +185,41 @@ class Run:
                 raise CorruptRunError(f"{self.path} says complete but its history or checkpoint is missing. {_RETRAIN_HINT}")
         return self
 
+    def is_run(self) -> bool:
+        """Does the folder hold a run (its config.json and meta.json), whatever its state?"""
+        return (self.path / "config.json").is_file() and (self.path / "meta.json").is_file()
+
     # -- writing ----------------------------------------------------------------
     def lock(self, wait: bool = False) -> None:
-        """Take an exclusive lock on the folder (released by :meth:`close` or when the process dies).
+        """Take the exclusive lock on the folder (released by :meth:`close` or when the process dies).
 
         Without ``wait`` a lock held elsewhere raises :class:`RunBusyError`; with it, block until free.
+        A folder set aside (retrained) while this process waited has taken its lock file with it: then
+        the lock of the folder now at this path is taken instead.
         """
-        self.path.mkdir(parents=True, exist_ok=True)
         try:
             import fcntl
         except ImportError:  # Windows: no advisory locks; unique run folders still keep runs apart
+            self.path.mkdir(parents=True, exist_ok=True)
             return
-        self._lock_file = open(self.path / ".lock", "a+")
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError as error:
-            self._lock_file.close()
-            self._lock_file = None
-            raise RunBusyError(f"another process is training {self.path}; wait for it or use another run folder") from error
+        while True:
+            _make_folder(self.path)
+            handle = open(self.path / ".lock", "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError as error:
+                handle.close()
+                raise RunBusyError(
+                    f"another process is training {self.path}; wait for it or use another run folder"
+                ) from error
+            try:
+                same_file = os.fstat(handle.fileno()).st_ino == os.stat(self.path / ".lock").st_ino
+            except FileNotFoundError:
+                same_file = False
+            if same_file:
+                self._lock_file = handle
+                return
+            handle.close()
 
     def close(self) -> None:
         if self._lock_file is not None:
@@ -184,32 +232,57 @@ class Run:
         atomic_write_json(meta, self.path / "meta.json")
 
     def save(self, experiment: Experiment, record: Record | None, status: str) -> None:
-        """Save the experiment's state. The checkpoint goes first and meta.json last, so a
-        crash in between leaves the previous consistent state described by meta.json."""
+        """Save the experiment's state. The checkpoint (which holds the history too) goes first and
+        meta.json last, so a crash in between leaves a folder that resumes consistently."""
         if record is not None:
             atomic_write_bytes(grid_png(record.samples), self.path / "samples" / f"step_{record.step:06d}.png")
         atomic_save_torch(experiment.state_dict(), self.path / "checkpoint.pt")
         atomic_write_json(experiment.history, self.path / "history.json")
-        self.mark(status, channels=experiment.train_set.images.shape[1])
+        self.mark(status, channels=experiment.train_set.images.shape[1], torch_threads=torch.get_num_threads())
 
 
-_RETRAIN_HINT = "Train it again with retrain=True (the broken folder is kept aside, not deleted)."
-
-
-def open_run(path: str | Path, config: TrainConfig) -> Run:
-    """Open (or create) the run folder ``path`` for training ``config``, locked."""
-    run = Run(path)
-    run.lock()
+def _make_folder(path: Path) -> None:
     try:
-        if (run.path / "config.json").exists():
-            run.check(config)
-        else:
-            atomic_write_json(config.to_dict(), run.path / "config.json")
-            atomic_write_json({"status": "running", "version": __version__, "key": config.key()}, run.path / "meta.json")
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ReadOnlyCacheError(f"cannot create the run folder {path} ({error.strerror or error}); "
+                                 f"set {settings.HOME_ENV} to a folder you can write to") from error
+    if not os.access(path, os.W_OK):
+        raise ReadOnlyCacheError(
+            f"the run folder {path} is read-only: finished runs load from it, but this one must be trained. "
+            f"Set {settings.HOME_ENV} to a folder you can write to (copy the shared runs/ into it to keep them)."
+        )
+
+
+def _check_is_run_or_empty(path: Path) -> None:
+    """Refuse to write into a folder of the user's that is not a run folder."""
+    if not path.exists() or Run(path).is_run():
+        return
+    if not path.is_dir():
+        raise NotARunError(f"{path} is a file, not a run folder")
+    foreign = sorted(p.name for p in path.iterdir() if p.name != ".lock")
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
+        raise NotARunError(
+            f"{path} is not a run folder (it holds {shown} but no config.json and meta.json of a run); "
+            "nothing was written to it. Choose a new or empty folder for the run."
+        )
+
+
+def open_run(path: str | Path, config: TrainConfig, *, wait: bool = False) -> Run:
+    """Open (or create) the run folder ``path`` for training ``config``, locked.
+
+    Refuses a folder that holds anything but a run (:class:`NotARunError`) and a run of another config.
+    """
+    path = Path(path)
+    _check_is_run_or_empty(path)
+    run = Run(path)
+    run.lock(wait=wait)
+    try:
+        return _adopt(run, config)
     except BaseException:
         run.close()
         raise
-    return run
 
 
 def load_run(path: str | Path) -> Run:
@@ -221,10 +294,102 @@ def load_run(path: str | Path) -> Run:
 
 
 def set_aside(path: Path) -> Path:
-    """Rename a run folder to ``<name>.old-<time>`` so nothing is lost when it is retrained."""
-    target = path.with_name(f"{path.name}.old-{time.strftime('%Y%m%d-%H%M%S')}")
-    os.replace(path, target)
-    return target
+    """Rename a run folder to ``<name>.old-<time>[-<n>]`` so nothing is lost when it is retrained.
+
+    The new name never replaces anything: a name already taken gets the next free number.
+    """
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for attempt in range(10_000):
+        target = path.with_name(f"{path.name}.old-{stamp}" + (f"-{attempt}" if attempt else ""))
+        try:
+            target.mkdir()  # claims the name atomically; an empty folder is what rename may replace
+        except FileExistsError:
+            continue
+        os.rename(path, target)
+        return target
+    raise RuntimeError(f"no free name to set {path} aside")
+
+
+def train_in_folder(
+    config: TrainConfig,
+    run_dir: str | Path,
+    *,
+    retrain: bool = False,
+    callbacks: Sequence[Callable[[Record], None]] = (),
+    should_stop: Callable[[], bool] | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """:func:`~diffaug_lessons.train.train` saving to (and resuming from) the run folder ``run_dir``.
+
+    With ``retrain`` a run already in the folder is set aside first (never while another process trains
+    it: :class:`RunBusyError`). Under torchrun rank 0 writes the folder; the other ranks only resume from it.
+    """
+    run_dir = Path(run_dir)
+    if not distributed_setup().is_main:
+        return train(config, store=_ReadOnlyStore(run_dir), callbacks=callbacks, should_stop=should_stop,
+                     progress=progress)
+    run = _open_for_training(run_dir, config, retrain=retrain)
+    try:
+        return train(config, store=run, callbacks=callbacks, should_stop=should_stop, progress=progress)
+    finally:
+        run.close()
+
+
+@dataclass
+class _ReadOnlyStore:
+    """What a non-main rank uses: it resumes from the folder and never writes."""
+
+    path: Path
+
+    def resume_state(self) -> dict[str, Any] | None:
+        return Run(self.path).resume_state()
+
+    def save(self, experiment: Experiment, record: Record | None, status: str) -> None:
+        raise AssertionError("only rank 0 saves")  # train() never calls it on other ranks
+
+    def mark(self, status: str) -> None:
+        raise AssertionError("only rank 0 saves")
+
+
+def _open_for_training(path: Path, config: TrainConfig, *, retrain: bool) -> Run:
+    """The run folder at ``path``, locked by this process, ready to train ``config``.
+
+    Another process training it: with ``retrain``, refuse (:class:`RunBusyError`); otherwise wait.
+    """
+    _check_is_run_or_empty(path)
+    run = Run(path)
+    try:
+        run.lock()
+    except RunBusyError:
+        if retrain:
+            raise RunBusyError(
+                f"another process is training {path} right now; retraining would disturb it. "
+                "Wait for it to finish, then retrain."
+            ) from None
+        print(f"another process is training {path.name}; waiting for it to finish...", flush=True)
+        run.lock(wait=True)
+    try:
+        if retrain and run.is_run():
+            set_aside(path)  # the lock file moves along: processes waiting on it will retry on the new folder
+            fresh = Run(path)
+            fresh.lock()
+            run.close()
+            run = fresh
+        return _adopt(run, config)
+    except BaseException:
+        run.close()
+        raise
+
+
+def _adopt(run: Run, config: TrainConfig) -> Run:
+    """Make the folder this process has locked a run of ``config`` (or check that it is one)."""
+    _check_is_run_or_empty(run.path)  # again, now that no other process can be writing
+    if (run.path / "config.json").exists():
+        run.check(config)
+    else:
+        atomic_write_json(config.to_dict(), run.path / "config.json")
+        atomic_write_json({"status": "running", "version": __version__, "key": config.key()}, run.path / "meta.json")
+    return run
 
 
 def cached_train(
@@ -237,19 +402,22 @@ def cached_train(
 ) -> Run:
     """Train ``config`` unless the cache already holds the finished run; return the run.
 
-    An unfinished (stopped) run of the same config is resumed. With ``retrain=True`` an
-    existing folder is moved aside and the run starts afresh.
+    A finished run is loaded without writing anything (a read-only cache works). An unfinished run
+    of the same config is resumed. Another process training the same run: wait for it, then load.
+    With ``retrain=True`` an existing folder is moved aside and the run starts afresh.
     """
-    from .train import train
-
     path = Path(root or runs_dir()) / run_name(config)
-    if path.exists() and retrain:
-        set_aside(path)
-    _wait_if_busy(path)
-    run = _finished_run(path, config)
-    if run is not None:
-        return run
-    train(config, run_dir=path, callbacks=callbacks, progress=progress)
+    if not retrain:
+        finished = _finished_run(path, config)
+        if finished is not None:
+            return finished
+    run = _open_for_training(path, config, retrain=retrain)
+    try:
+        finished = None if retrain else _finished_run(path, config)  # another process may have just finished it
+        if finished is None:
+            train(config, store=run, callbacks=callbacks, progress=progress)
+    finally:
+        run.close()
     return Run(path).check(config)
 
 
@@ -267,8 +435,6 @@ def train_many(
     a time (default: one per core). Runs on a GPU train one after the other. Returns the runs
     in the order of ``configs``.
     """
-    from .train import resolve_device
-
     todo = [key for key, config in configs.items()
             if retrain or _finished_run(runs_dir() / run_name(config), config) is None]
     on_cpu = all(resolve_device(configs[key].device).type == "cpu" for key in todo)
@@ -299,26 +465,33 @@ def _train_in_worker(config: TrainConfig, retrain: bool) -> None:
     cached_train(config, retrain=retrain, progress=False)
 
 
-def _wait_if_busy(path: Path) -> None:
-    """If another process (say, a second notebook) is training this very run, wait for it."""
-    if not path.exists():
-        return
-    probe = Run(path)
-    try:
-        probe.lock()
-    except RunBusyError:
-        print(f"another process is training {path.name}; waiting for it to finish...", flush=True)
-        probe.lock(wait=True)
-    probe.close()
+@dataclass
+class RunProblem:
+    """A folder in the cache that could not be read as a run, and why."""
+
+    path: Path
+    reason: str
+
+
+def scan_runs(root: str | Path | None = None) -> tuple[list[Run], list[RunProblem]]:
+    """Every readable run in the cache (newest first), and every folder that looks like a broken run.
+
+    A broken folder (any shape of bad metadata) is reported and never stops the others from listing.
+    """
+    found, problems = [], []
+    for path in sorted(Path(root or runs_dir()).iterdir()):
+        if not path.is_dir() or not any((path / name).exists() for name in ("meta.json", "config.json")):
+            continue
+        try:
+            run = Run(path).check()
+            run.history  # noqa: B018  # read it now: a broken history is this run's problem, not a caller's
+            found.append(run)
+        except (CorruptRunError, ValueError, TypeError, KeyError) as error:
+            problems.append(RunProblem(path, str(error)))
+    found.sort(key=lambda run: (run.path / "meta.json").stat().st_mtime, reverse=True)
+    return found, problems
 
 
 def list_runs(root: str | Path | None = None) -> list[Run]:
-    """Every readable run in the cache (newest first); unreadable folders are skipped."""
-    found = []
-    for path in Path(root or runs_dir()).iterdir():
-        if (path / "meta.json").exists():
-            try:
-                found.append(Run(path).check())
-            except (CorruptRunError, ValueError):
-                continue
-    return sorted(found, key=lambda run: (run.path / "meta.json").stat().st_mtime, reverse=True)
+    """Every readable run in the cache (newest first); broken folders are left out (see :func:`scan_runs`)."""
+    return scan_runs(root)[0]

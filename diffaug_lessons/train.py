@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -538,29 +538,48 @@ class Experiment:
         self.sums["n"] = int(self.sums["n"])
 
 
+class Store(Protocol):
+    """Where a run is saved and resumed from (:class:`diffaug_lessons.runs.Run` is one)."""
+
+    path: Path
+
+    def resume_state(self) -> dict[str, Any] | None:
+        """The last consistent checkpoint, or None to start afresh."""
+
+    def save(self, experiment: Experiment, record: Record | None, status: str) -> None:
+        """Save the experiment's whole state (taken between two steps) with ``status``."""
+
+    def mark(self, status: str) -> None:
+        """Change the saved status only."""
+
+
 def train(
     config: TrainConfig,
     *,
-    run_dir: str | Path | None = None,
+    store: Store | None = None,
     callbacks: Sequence[Callable[[Record], None]] = (),
     should_stop: Callable[[], bool] | None = None,
     progress: bool = True,
 ) -> TrainResult:
     """Train one GAN as ``config`` says and return its history and models.
 
-    With ``run_dir`` the run is saved there (config, history, sample grids, checkpoint) and
-    an unfinished run found there is resumed. ``callbacks`` get a :class:`Record` at every
-    evaluation (a notebook can draw live); ``should_stop`` is polled every step, and a
-    stopped run is saved so it can be resumed. KeyboardInterrupt also saves before it propagates.
-    """
-    from . import runs
+    With ``store`` (a run folder: :func:`diffaug_lessons.runs.train_in_folder`) the run is saved at
+    every evaluation and resumed from its last checkpoint. ``callbacks`` get a :class:`Record` at every
+    evaluation (a notebook can draw live); ``should_stop`` is polled between steps.
 
+    Whatever stops a run, what is saved is a state between two steps, so resuming it gives the very
+    numbers of an uninterrupted run: a stop asked for by ``should_stop`` or a callback
+    (:class:`TrainingStopped`) saves the state where it stopped; anything else (Ctrl-C, an error, a
+    killed process) can strike mid-step, so the state of the last evaluation is kept as it was saved
+    and the folder is only marked "stopped". Under torchrun only rank 0 saves.
+    """
     dist_info = distributed_setup()
     experiment = Experiment(config, dist_info)
-    # Under torchrun only rank 0 writes the run; the other ranks just resume from it.
-    run = runs.open_run(run_dir, config) if run_dir is not None and dist_info.is_main else None
-    if run_dir is not None and runs.Run(run_dir).has_checkpoint():
-        experiment.load_state_dict(runs.Run(run_dir).load_checkpoint())
+    saving = store is not None and dist_info.is_main
+    state = store.resume_state() if store is not None else None
+    if state is not None:
+        experiment.load_state_dict(state)
+    finished_saved = False  # a run resumed at its last step still needs its final save
     status = "complete"
     started = time.perf_counter()
     bar = tqdm(total=config.steps, initial=experiment.step, desc=config.strategy, leave=False,
@@ -580,28 +599,32 @@ def train(
                     continue
                 record = experiment.evaluate(time.perf_counter() - started)
                 bar.set_postfix(fid=f"{record.row['fid']:.1f}", gap=f"{record.row['d_gap']:.2f}")
-                if run is not None:
-                    run.save(experiment, record, status="running" if experiment.step < config.steps else "complete")
+                finished_saved = experiment.step == config.steps
+                if saving:
+                    store.save(experiment, record, status="complete" if finished_saved else "running")
                 for callback in callbacks:
                     callback(record)
-    except (TrainingStopped, KeyboardInterrupt) as interruption:
+        if saving and not finished_saved:
+            store.save(experiment, None, status="complete")
+    except TrainingStopped:  # raised between steps: the state in memory is consistent
         status = "stopped"
-        if run is not None:
-            run.save(experiment, None, status="stopped")
-        if isinstance(interruption, KeyboardInterrupt):
-            raise
+        if saving:
+            store.save(experiment, None, status="stopped")
     except TrainingDiverged:
-        if run is not None:
-            run.mark("diverged")
+        if saving:
+            store.mark("diverged")
+        raise
+    except BaseException:  # Ctrl-C, an error, a failed write: possibly mid-step, so keep the last save
+        if saving:
+            with contextlib.suppress(Exception):  # a full disk must not hide the original error
+                store.mark("stopped")
         raise
     finally:
         bar.close()
-        if run is not None:
-            run.close()
     return TrainResult(
         config, experiment.history, experiment.G_ema or experiment.G, experiment.D, experiment.train_set,
         experiment.heldout_set, experiment.generate(experiment.z_fixed[:64]), status,
-        run.path if run is not None else None,
+        store.path if store is not None else None,
     )
 
 

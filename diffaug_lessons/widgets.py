@@ -32,8 +32,8 @@ from .augment import COLOR_OPS, GEOMETRIC_OPS, AugmentParams, Strengths, apply, 
 from .data import load_dataset
 from .errors import check_choice, choice_error
 from .plots import grid_png, plot_d_outputs, plot_metric
-from .runs import CorruptRunError, Run, list_runs, run_name, runs_dir
-from .train import STRATEGIES, WHERE_T_IS_APPLIED, Record, TrainConfig, lesson_config, train, train_step
+from .runs import CorruptRunError, Run, list_runs, run_name, runs_dir, train_in_folder
+from .train import STRATEGIES, WHERE_T_IS_APPLIED, Record, TrainConfig, lesson_config, train_step
 
 PLAYGROUND_OPS = COLOR_OPS + GEOMETRIC_OPS
 PLAYGROUND_DATASETS = ("digits", "shapes")
@@ -419,7 +419,7 @@ class TrainingDashboard(_Panel):
 
     def _train(self, config: TrainConfig) -> None:
         try:
-            result = train(config, run_dir=self.run_dir, callbacks=[self._on_record],
+            result = train_in_folder(config, self.run_dir, callbacks=[self._on_record],
                            should_stop=lambda: self._stop_requested, progress=False)
         except Exception as error:  # this thread has nobody else to tell: show it in the dashboard
             self._say(f"{type(error).__name__}: {error}", error=True)

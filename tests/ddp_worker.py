@@ -10,7 +10,8 @@ import torch
 import torch.distributed as dist
 
 from diffaug_lessons.distributed import setup, shutdown
-from diffaug_lessons.train import Experiment, TrainConfig, train
+from diffaug_lessons.runs import train_in_folder
+from diffaug_lessons.train import Experiment, TrainConfig
 
 run_dir = sys.argv[1]
 stop_after = int(sys.argv[2]) if len(sys.argv) > 2 else None
@@ -18,7 +19,7 @@ config = TrainConfig(resolution=8, g_width=8, d_width=8, z_dim=16, n_train=64, n
                      steps=12, eval_every=4, n_eval_samples=32, device="cpu", strategy="diffaugment", ema_decay=None)
 polls = iter(range(10_000))
 should_stop = (lambda: next(polls) >= stop_after) if stop_after is not None else None
-result = train(config, run_dir=run_dir, should_stop=should_stop, progress=False)
+result = train_in_folder(config, run_dir, should_stop=should_stop, progress=False)
 
 weights = torch.cat([p.detach().flatten() for p in [*result.G.parameters(), *result.D.parameters()]])
 gathered = [torch.zeros_like(weights) for _ in range(dist.get_world_size())]

@@ -366,7 +366,7 @@ def test_verified_md5_is_remembered_until_the_file_changes(tmp_path, monkeypatch
     def no_hashing(*args, **kwargs):
         raise AssertionError("hashed again")
 
-    monkeypatch.setattr(data.hashlib, "md5", no_hashing)
+    monkeypatch.setattr("diffaug_lessons.download.file_digest", no_hashing)
     fetch_verified("https://example.invalid/file.bin", path, md5, download=False)  # uses the sidecar
     os.utime(path, ns=(0, 0))
     with pytest.raises(AssertionError, match="hashed again"):

@@ -12,7 +12,16 @@ import pytest
 import torch
 
 from diffaug_lessons import runs as runs_module
-from diffaug_lessons.runs import CorruptRunError, Run, RunBusyError, cached_train, list_runs, load_run, open_run
+from diffaug_lessons.runs import (
+    CorruptRunError,
+    Run,
+    RunBusyError,
+    cached_train,
+    list_runs,
+    load_run,
+    open_run,
+    train_in_folder,
+)
 
 
 def test_cached_train_trains_once_then_loads(tiny_config, tmp_path, monkeypatch):
@@ -137,10 +146,8 @@ def test_a_process_killed_while_saving_never_leaves_a_corrupt_file(tmp_path):
 
 def test_meta_json_is_written_last(tiny_config, tmp_path, monkeypatch):
     """If saving dies before meta.json, the folder still describes its previous state."""
-    from diffaug_lessons.train import train
-
     config = tiny_config()
-    train(config, run_dir=tmp_path / "run", should_stop=iter([False] * 5 + [True] * 99).__next__, progress=False)
+    train_in_folder(config, tmp_path / "run", should_stop=iter([False] * 5 + [True] * 99).__next__, progress=False)
     before = json.loads((tmp_path / "run" / "meta.json").read_text())
     calls = []
     real_mark = Run.mark
@@ -151,7 +158,7 @@ def test_meta_json_is_written_last(tiny_config, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Run, "mark", crash)
     with pytest.raises(OSError, match="disk full"):
-        train(config, run_dir=tmp_path / "run", progress=False)
+        train_in_folder(config, tmp_path / "run", progress=False)
     monkeypatch.setattr(Run, "mark", real_mark)
     assert json.loads((tmp_path / "run" / "meta.json").read_text())["status"] == before["status"] == "stopped"
 

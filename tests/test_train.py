@@ -8,7 +8,7 @@ import torch
 from diffaug_lessons import train as train_module
 from diffaug_lessons.augment import make_augment
 from diffaug_lessons.models import DCGANDiscriminator, DCGANGenerator
-from diffaug_lessons.runs import Run
+from diffaug_lessons.runs import Run, train_in_folder
 from diffaug_lessons.train import (
     STRATEGIES,
     WHERE_T_IS_APPLIED,
@@ -97,9 +97,9 @@ def test_resume_after_stop_gives_the_uninterrupted_history(tiny_config, tmp_path
     config = tiny_config(strategy="diffaugment", ada_target=0.6, p=0.2)
     uninterrupted = train(config, progress=False).history
     polls = iter(range(10_000))
-    stopped = train(config, run_dir=tmp_path / "run", should_stop=lambda: next(polls) >= stop_after, progress=False)
+    stopped = train_in_folder(config, tmp_path / "run", should_stop=lambda: next(polls) >= stop_after, progress=False)
     assert stopped.status == "stopped" and Run(tmp_path / "run").status == "stopped"
-    resumed = train(config, run_dir=tmp_path / "run", progress=False)
+    resumed = train_in_folder(config, tmp_path / "run", progress=False)
     assert resumed.status == "complete"
     assert _without_timing(resumed.history) == _without_timing(uninterrupted)
 
@@ -112,10 +112,10 @@ def test_keyboard_interrupt_saves_a_resumable_run(tiny_config, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(config, run_dir=tmp_path / "run", callbacks=[interrupt], progress=False)
+        train_in_folder(config, tmp_path / "run", callbacks=[interrupt], progress=False)
     run = Run(tmp_path / "run")
     assert run.status == "stopped" and run.history[-1]["step"] == 8
-    resumed = train(config, run_dir=tmp_path / "run", progress=False)
+    resumed = train_in_folder(config, tmp_path / "run", progress=False)
     assert _without_timing(resumed.history) == _without_timing(train(config, progress=False).history)
 
 
@@ -138,7 +138,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_config, 
 
     monkeypatch.setattr(train_module, "g_loss", poisoned)
     with pytest.raises(TrainingDiverged, match=r"between steps 4 and 8.*step 4\) is kept"):
-        train(tiny_config(), run_dir=tmp_path / "run", progress=False)
+        train_in_folder(tiny_config(), tmp_path / "run", progress=False)
     run = Run(tmp_path / "run")
     assert run.status == "diverged"
     assert run.load_checkpoint()["step"] == 4

@@ -200,7 +200,7 @@ def test_dashboard_reports_an_error_in_the_training_thread(tiny_config, monkeypa
     def broken_train(*args, **kwargs):
         raise RuntimeError("the disk is full")
 
-    monkeypatch.setattr(widgets, "train", broken_train)
+    monkeypatch.setattr(widgets, "train_in_folder", broken_train)
     dashboard = training_dashboard(tiny_config(seed=4))
     dashboard.start()
     assert dashboard.wait(30) and dashboard.status == "error"
