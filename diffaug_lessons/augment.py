@@ -210,6 +210,8 @@ def _check_images(x: Tensor) -> None:
         raise TypeError(f"DiffAugment expects a torch.Tensor; got {type(x).__name__}")
     if x.dim() != 4:
         raise ValueError(f"DiffAugment expects NCHW images (4 dims); got shape {tuple(x.shape)}")
+    if x.shape[1] < 1 or x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f"DiffAugment needs images of at least 1 channel and 1x1 pixels; got shape {tuple(x.shape)}")
     if not x.is_floating_point():
         raise TypeError(
             f"DiffAugment expects floating-point images in [-1, 1]; got dtype {x.dtype} "
@@ -353,6 +355,7 @@ def sample_params(
 
 def apply_reference(x: Tensor, params: AugmentParams) -> Tensor:
     """Apply ``params`` op by op with the readable formulas (slow, obviously correct)."""
+    _check_images(x)
     for op, values, applied in zip(params.ops, params.values, params.applied):
         if op == "brightness":
             x = brightness(x, values["shift"].to(x.dtype))

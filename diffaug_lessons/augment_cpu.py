@@ -46,9 +46,9 @@ _enabled = True
 
 
 def supports(x: Tensor) -> bool:
-    """Whether the kernel takes ``x``: a float32/float64 CPU tensor, outside ``torch.compile``."""
+    """Whether the kernel takes ``x``: a non-empty float32/float64 CPU tensor, outside ``torch.compile``."""
     return (_enabled and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
-            and not is_compiling())
+            and x.numel() > 0 and not is_compiling())
 
 
 @contextlib.contextmanager

@@ -158,13 +158,16 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _list_runs() -> int:
-    from .runs import list_runs
+    from .runs import runs_dir, scan_runs
 
-    runs = list_runs()
-    if not runs:
-        print("no saved runs yet")
+    runs, problems = scan_runs()
+    if not runs and not problems:
+        print(f"no saved runs yet in {runs_dir()}")
     for run in runs:
         history = run.history
-        fid = f"FID {history[-1]['fid']:.2f}" if history else "no evaluation yet"
-        print(f"{run.status:9s} {run.path.name}  {fid}")
+        fid = history[-1].get("fid") if history else None
+        shown = f"FID {fid:.2f}" if isinstance(fid, (int, float)) else "no evaluation yet"
+        print(f"{run.status:9s} {run.path.name}  {shown}")
+    for problem in problems:
+        print(f"{'broken':9s} {problem.path.name}  {problem.reason}")
     return 0

@@ -372,13 +372,19 @@ def image_folder(path: str | os.PathLike, resolution: int = 64) -> ImageSet:
     image_files = [file for file in files if file.suffix.lower() in IMAGE_EXTENSIONS]
     other_files = [file for file in files if file.suffix.lower() not in IMAGE_EXTENSIONS]
     _warn_skipped(folder, other_files, "non-image file")
-    images, unreadable = [], []
+    images, unreadable, oversized = [], [], []
     for file in image_files:
         try:
-            images.append(_read_image(file, resolution))
-        except OSError:  # PIL's UnidentifiedImageError and truncated files are OSErrors
+            with warnings.catch_warnings():  # a header claiming a huge image: refuse it before decoding
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                images.append(_read_image(file, resolution))
+        except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+            oversized.append(file)
+        except (OSError, SyntaxError, ValueError):  # unidentified, truncated or malformed files
             unreadable.append(file)
     _warn_skipped(folder, unreadable, "unreadable image")
+    _warn_skipped(folder, oversized, "oversized image",
+                  f"an image may have at most {Image.MAX_IMAGE_PIXELS:,} pixels (more could be a decompression bomb)")
     if not images:
         extensions = ", ".join(IMAGE_EXTENSIONS)
         raise ValueError(f"no readable images in {folder} (searched it and its subfolders for {extensions})")
@@ -386,12 +392,12 @@ def image_folder(path: str | os.PathLike, resolution: int = 64) -> ImageSet:
     return ImageSet(torch.stack(images), labels, f"folder:{folder.name}")
 
 
-def _warn_skipped(folder: Path, skipped: list[Path], what: str) -> None:
+def _warn_skipped(folder: Path, skipped: list[Path], what: str, reason: str = "") -> None:
     if skipped:
         examples = ", ".join(str(file.relative_to(folder)) for file in skipped[:3])
+        reason = reason or f"images are read from {', '.join(IMAGE_EXTENSIONS)} files"
         warnings.warn(
-            f"skipped {len(skipped)} {what}(s) in {folder} (e.g. {examples}); "
-            f"images are read from {', '.join(IMAGE_EXTENSIONS)} files",
+            f"skipped {len(skipped)} {what}(s) in {folder} (e.g. {examples}); {reason}",
             stacklevel=3,
         )
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import math
+import numbers
 from collections.abc import Iterable
 
 
@@ -26,7 +28,31 @@ def check_choice(what: str, value: str, choices: Iterable[str]) -> str:
 
 
 def check_range(name: str, value: float, low: float, high: float) -> float:
-    """Return ``value`` if ``low <= value <= high``, else raise a ValueError naming it."""
-    if not (low <= value <= high):  # also refuses NaN
+    """Return ``value`` if it is a number with ``low <= value <= high``, else raise a ValueError naming it."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (low <= value <= high):  # refuses NaN
         raise ValueError(f"{name} must be in [{low}, {high}]; got {value!r}")
     return value
+
+
+def check_number(
+    name: str, value: object, kind: type, low: float, high: float, *, low_open: bool = False, optional: bool = False
+) -> None:
+    """Refuse ``value`` unless it is a ``kind`` (int or float) in [low, high] (or (low, high] with ``low_open``).
+
+    Refuses booleans, strings, NaN and infinities with a message naming the value and the valid range;
+    ``optional`` also accepts None.
+    """
+    if value is None and optional:
+        return
+    interval = f"{'(' if low_open else '['}{_number(low)}, {_number(high)}]"
+    what = "an integer" if kind is int else "a number"
+    expected = numbers.Integral if kind is int else numbers.Real
+    ok = not isinstance(value, bool) and isinstance(value, expected)
+    if ok:
+        ok = math.isfinite(value) and (low < value if low_open else low <= value) and value <= high
+    if not ok:
+        raise ValueError(f"{name} must be {what} in {interval}{' (or None)' if optional else ''}; got {value!r}")
+
+
+def _number(value: float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"

@@ -245,8 +245,11 @@ def _make_folder(path: Path) -> None:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ReadOnlyCacheError(f"cannot create the run folder {path} ({error.strerror or error}); "
-                                 f"set {settings.HOME_ENV} to a folder you can write to") from error
+        raise ReadOnlyCacheError(
+            f"cannot create the run folder {path} ({error.strerror or error}): {path.parent} is read-only for this "
+            f"user or not a folder. Finished runs load from a read-only cache, but this one must be trained: set "
+            f"{settings.HOME_ENV} to a folder you can write to (copy the shared runs/ into it to keep them)."
+        ) from error
     if not os.access(path, os.W_OK):
         raise ReadOnlyCacheError(
             f"the run folder {path} is read-only: finished runs load from it, but this one must be trained. "
@@ -255,18 +258,35 @@ def _make_folder(path: Path) -> None:
 
 
 def _check_is_run_or_empty(path: Path) -> None:
-    """Refuse to write into a folder of the user's that is not a run folder."""
+    """Refuse to write into a folder of the user's that is not a run folder.
+
+    A run folder holds config.json and meta.json; a folder whose run was cut short while it was being
+    created holds nothing but its lock, our temporary files and perhaps a config.json of ours.
+    """
     if not path.exists() or Run(path).is_run():
         return
     if not path.is_dir():
         raise NotARunError(f"{path} is a file, not a run folder")
-    foreign = sorted(p.name for p in path.iterdir() if p.name != ".lock")
+    foreign = sorted(p.name for p in path.iterdir() if not _ours_while_creating(p))
     if foreign:
         shown = ", ".join(foreign[:5]) + (", ..." if len(foreign) > 5 else "")
         raise NotARunError(
             f"{path} is not a run folder (it holds {shown} but no config.json and meta.json of a run); "
             "nothing was written to it. Choose a new or empty folder for the run."
         )
+
+
+def _ours_while_creating(entry: Path) -> bool:
+    """Is ``entry`` something :func:`open_run` writes before meta.json exists?"""
+    if entry.name == ".lock" or (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+        return True
+    if entry.name != "config.json":
+        return False
+    try:
+        TrainConfig.from_dict(json.loads(entry.read_text()))
+    except (OSError, ValueError, TypeError):
+        return False
+    return True
 
 
 def open_run(path: str | Path, config: TrainConfig, *, wait: bool = False) -> Run:
@@ -384,7 +404,7 @@ def _open_for_training(path: Path, config: TrainConfig, *, retrain: bool) -> Run
 def _adopt(run: Run, config: TrainConfig) -> Run:
     """Make the folder this process has locked a run of ``config`` (or check that it is one)."""
     _check_is_run_or_empty(run.path)  # again, now that no other process can be writing
-    if (run.path / "config.json").exists():
+    if run.is_run():
         run.check(config)
     else:
         atomic_write_json(config.to_dict(), run.path / "config.json")

@@ -30,7 +30,7 @@ from .augment import Strengths, apply, parse_policy, sample_params
 from .data import DATASETS, ImageSet, load_dataset, train_heldout_split
 from .distributed import Distributed, all_finite
 from .distributed import setup as distributed_setup
-from .errors import check_choice, check_range
+from .errors import check_choice, check_number
 from .metrics import FidKid, discriminator_report, feature_network
 from .models import ARCHITECTURES, build_models
 from .numerics import NUMERICS_VERSION
@@ -40,6 +40,32 @@ Tensor = torch.Tensor
 STRATEGIES = ("none", "reals_only", "d_only", "diffaugment")
 LOSSES = ("nonsaturating", "hinge")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# The numeric fields: type, lower and upper bound, lower bound excluded?, None allowed?
+NUMBER_FIELDS = {
+    "resolution": (int, 1, 1024, False, False),
+    "n_train": (int, 1, 10**8, False, True),
+    "fraction": (float, 0.0, 1.0, True, True),
+    "n_heldout": (int, 2, 10**8, False, False),  # FID/KID and D's held-out verdict need two at least
+    "translation_ratio": (float, 0.0, 1.0, False, False),
+    "cutout_ratio": (float, 0.0, 1.0, False, False),
+    "color_strength": (float, 0.0, 1.0, False, False),
+    "p": (float, 0.0, 1.0, False, False),
+    "ada_target": (float, -1.0, 1.0, False, True),
+    "ada_kimg": (float, 0.0, 10**6, True, False),
+    "ada_interval": (int, 1, 10**6, False, False),
+    "z_dim": (int, 1, 4096, False, False),
+    "g_width": (int, 1, 4096, False, False),
+    "d_width": (int, 1, 4096, False, False),
+    "steps": (int, 1, 10**9, False, False),
+    "batch_size": (int, 1, 65536, False, False),
+    "lr_g": (float, 0.0, 1.0, True, False),
+    "lr_d": (float, 0.0, 1.0, True, False),
+    "ema_decay": (float, 0.0, 0.999999, False, True),
+    "eval_every": (int, 1, 10**9, False, False),
+    "n_eval_samples": (int, 2, 10**6, False, False),
+    "seed": (int, 0, 2**63 - 1, False, False),
+}
 
 # Where T is applied: the whole difference between the paper's four strategies.
 #                     D step: reals   D step: fakes   G step: fakes (gradient through T)
@@ -97,43 +123,42 @@ class TrainConfig:
     compile: bool = False  # torch.compile G and D
 
     def __post_init__(self) -> None:
-        self.betas = tuple(self.betas)  # type: ignore[assignment]  # JSON gives lists back
+        if isinstance(self.betas, list):  # JSON gives lists back
+            self.betas = tuple(self.betas)  # type: ignore[assignment]
         self.validate()
 
     def validate(self) -> None:
         """Refuse impossible settings with a message naming the value and the valid choices."""
+        for field in dataclasses.fields(self):  # flags and names: the type of their default
+            value = getattr(self, field.name)
+            if isinstance(field.default, bool) and not isinstance(value, bool):
+                raise ValueError(f"{field.name} must be True or False; got {value!r}")
+            if isinstance(field.default, str) and not isinstance(value, str):
+                raise ValueError(f"{field.name} must be a string; got {value!r}")
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("strategy", self.strategy, STRATEGIES)
         check_choice("architecture", self.architecture, ARCHITECTURES)
         check_choice("loss", self.loss, LOSSES)
         check_choice("device", self.device, DEVICES)
         parse_policy(self.policy)
-        Strengths(self.translation_ratio, self.cutout_ratio, self.color_strength, self.p)
+        for name, (kind, low, high, low_open, optional) in NUMBER_FIELDS.items():
+            check_number(name, getattr(self, name), kind, low, high, low_open=low_open, optional=optional)
         allowed = (32,) if self.architecture == "resnet" else (8, 16, 32, 64)
         if self.resolution not in allowed:
             raise ValueError(
                 f"resolution {self.resolution} does not work with architecture {self.architecture!r}; "
                 f"choose from {', '.join(map(str, allowed))}"
             )
-        for name in ("steps", "batch_size", "eval_every", "n_eval_samples", "z_dim", "g_width", "d_width"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if not isinstance(self.betas, tuple) or len(self.betas) != 2:
+            raise ValueError(f"betas must be two numbers in [0, 1); got {self.betas!r}")
+        for beta in self.betas:
+            check_number("each of betas", beta, float, 0.0, 0.999999)
         if self.n_train is not None and self.fraction is not None:
             raise ValueError(f"give n_train ({self.n_train}) or fraction ({self.fraction}), not both")
-        if not isinstance(self.n_heldout, int) or self.n_heldout < 2:
-            raise ValueError(f"n_heldout must be an integer >= 2 (FID/KID and D's held-out verdict need them); "
-                             f"got {self.n_heldout!r}")
-        if self.n_train is not None and (not isinstance(self.n_train, int) or self.n_train <= 0):
-            raise ValueError(f"n_train must be a positive integer; got {self.n_train!r}")
-        if self.fraction is not None and not (0 < self.fraction <= 1):
-            raise ValueError(f"fraction must be in (0, 1]; got {self.fraction!r}")
         if self.n_train is not None and self.batch_size > self.n_train:
             raise ValueError(f"batch_size {self.batch_size} is larger than the {self.n_train} training images")
-        if self.ada_target is not None:
-            check_range("ada_target", self.ada_target, -1.0, 1.0)
-        if self.ema_decay is not None:
-            check_range("ema_decay", self.ema_decay, 0.0, 1.0)
+        if self.data_path is not None and not isinstance(self.data_path, str):
+            raise ValueError(f"data_path must be a folder path (a string); got {self.data_path!r}")
         if self.dataset == "folder" and not self.data_path:
             raise ValueError("dataset='folder' needs data_path, the folder of images")
 
@@ -237,15 +262,23 @@ class TrainingStopped(Exception):
     """Raised by a callback (or the dashboard's Stop) to end a run cleanly and save it."""
 
 
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
 def resolve_device(device: str) -> torch.device:
-    """'auto' picks CUDA, then Apple's MPS, then the CPU."""
+    """'auto' picks CUDA, then Apple's MPS, then the CPU; a device that is not there is refused by name."""
     check_choice("device", device, DEVICES)
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        why = "this PyTorch build has no CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ValueError(f"device 'cuda' was asked for, but {why} (torch {torch.__version__}); "
+                         "use device 'auto' or 'cpu', or install a CUDA build of PyTorch")
+    if device == "mps" and not _mps_available():
+        raise ValueError("device 'mps' was asked for, but Apple's MPS is not available here; use 'auto' or 'cpu'")
     return torch.device(device)
 
 
