@@ -154,8 +154,8 @@ def _compare_op(op: str, student_fn: Callable[..., Any], reference: Callable[...
             continue
         i, c, r, col, count = _first_mismatch(expected, got.to(expected.dtype))
         details = [f"image {i}, {case.describe(i)}: {count} of its {x.shape[2] * x.shape[3]} pixels differ",
-                   f"first at row {r}, column {col}, channel {c}: expected {expected[i, c, r, col]:.4f}, "
-                   f"got {got[i, c, r, col]:.4f}"]
+                   f"first at row {r}, column {col}, channel {c}: expected {float(expected[i, c, r, col]) + 0.0:.4f}, "
+                   f"got {float(got[i, c, r, col]) + 0.0:.4f}"]  # + 0.0: print -0.0 as 0.0
         named = next((text for wrong, text in mistakes if torch.allclose(got.to(expected.dtype), wrong(x, *case.args),
                                                                          atol=TOLERANCE, rtol=0)), hint)
         return Verdict(False, f"{op} differs from the formula", details, named)
