@@ -15,7 +15,9 @@ checker                                the student writes
 :func:`check_contrast`                 ``fn(x, factor)``
 :func:`check_translation`              ``fn(x, shift_h, shift_w)``
 :func:`check_cutout`                   ``fn(x, centre_h, centre_w, size_h, size_w)``
+:func:`check_policy`                   ``fn(x, params)``: T = the ops of ``params`` in order
 :func:`check_differentiable`           ``fn(x)``, any op of T with its parameters fixed
+:func:`check_d_gap`                    ``fn(D, train_reals, heldout_reals)``: D's overfitting gap
 :func:`check_train_step`               ``fn(G, D, opt_g, opt_d, x_real, z, T, strategy)``
 :func:`check_ada_update`               ``fn(p, r_t, target, batch_size, interval, ada_kimg)``
 =====================================  ===================================================
@@ -34,6 +36,7 @@ import torch
 from torch import nn
 
 from . import augment
+from .metrics import discriminator_report
 from .train import WHERE_T_IS_APPLIED
 
 Tensor = torch.Tensor
@@ -310,6 +313,68 @@ def check_cutout(student_fn: Callable[[Tensor, Tensor, Tensor, int, int], Tensor
     return show(cutout_verdict(student_fn))
 
 
+POLICY_CASES = (  # policy, p: DiffAugment's order, another order, and p < 1 (some ops skipped for some images)
+    ("color,translation,cutout", 1.0),
+    ("cutout,translation,contrast", 1.0),
+    ("color,translation,cutout", 0.5),
+)
+
+
+def _in_official_order(x: Tensor, params: augment.AugmentParams) -> Tensor:
+    """The usual mistake for :func:`check_policy`: every op applied, but in DiffAugment's order, not the policy's."""
+    order = sorted(range(len(params.ops)), key=lambda i: augment.OPS.index(params.ops[i]))
+    reordered = augment.AugmentParams(tuple(params.ops[i] for i in order), [params.values[i] for i in order],
+                                      [params.applied[i] for i in order], params.cutout_size)
+    return augment.apply_reference(x, reordered)
+
+
+def _cutout_everywhere(x: Tensor, params: augment.AugmentParams) -> Tensor:
+    """The other usual mistake: cutout applied to every image, also where ``params.applied`` says it was skipped."""
+    applied = [torch.ones_like(a) if op == "cutout" else a for op, a in zip(params.ops, params.applied)]
+    return augment.apply_reference(x, augment.AugmentParams(params.ops, params.values, applied, params.cutout_size))
+
+
+def policy_verdict(student_fn: Callable[[Tensor, augment.AugmentParams], Tensor]) -> Verdict:
+    """The verdict of :func:`check_policy` (without displaying it)."""
+    x = _test_images(n=4)
+    what = "your T"
+    for policy, p in POLICY_CASES:
+        params = augment.sample_params(x, policy, augment.Strengths(p=p), torch.Generator().manual_seed(3))
+        call = f"policy {policy!r}, p = {p:g}"
+        try:
+            got = student_fn(x.clone(), params)
+        except Exception as error:
+            return _raised(f"{what} ({call})", error, "look up each op's values by name: params.values[i]['shift'], ...")
+        if got is None:
+            return _not_written(what)
+        if not isinstance(got, Tensor) or got.shape != x.shape:
+            return Verdict(False, f"{what} ({call}) did not return a tensor shaped like x")
+        expected = augment.apply_reference(x, params)
+        if torch.allclose(got, expected, atol=TOLERANCE, rtol=0):
+            continue
+        i, c, r, col, count = _first_mismatch(expected, got)
+        details = [f"image {i}: {params.describe(i)}", f"{count} of its pixels differ; first at row {r}, column {col}, "
+                   f"channel {c}: expected {float(expected[i, c, r, col]) + 0.0:.4f}, got {float(got[i, c, r, col]) + 0.0:.4f}"]
+        if torch.allclose(got, _in_official_order(x, params), atol=TOLERANCE, rtol=0):
+            hint = "apply the ops in the order of params.ops (the policy's order): cutout then translation is not " \
+                   "translation then cutout"
+        elif torch.allclose(got, _cutout_everywhere(x, params), atol=TOLERANCE, rtol=0):
+            hint = "cutout's centres are drawn for every image: cut only where params.applied[i] is True " \
+                   "(the other ops already carry neutral values where they were skipped)"
+        else:
+            hint = "for each op in params.ops, in order, call its formula with params.values[i]; cutout also takes " \
+                   "params.cutout_size and applies only where params.applied[i]"
+        return Verdict(False, f"T differs from the policy's chain of ops ({call})", details, hint)
+    return Verdict(True, f"your T matches the package's on {len(POLICY_CASES)} policies (two orders of the ops, "
+                         "and p = 0.5)")
+
+
+def check_policy(student_fn: Callable[[Tensor, augment.AugmentParams], Tensor]) -> bool:
+    """Check ``student_fn(x, params)``: T applied as ``params`` (an :class:`~diffaug_lessons.augment.AugmentParams`)
+    says, op after op in the policy's order, with the readable formulas. Shows the verdict; True if right."""
+    return show(policy_verdict(student_fn))
+
+
 # ---------------------------------------------------------------------------------------------------
 # T is differentiable
 
@@ -352,6 +417,64 @@ def check_differentiable(student_fn: Callable[[Tensor], Tensor]) -> bool:
     """Check that ``student_fn(x)`` (an op of T with fixed parameters) passes ``torch.autograd.gradcheck``
     in float64 and passes a non-zero gradient to x. Shows the verdict; True if right."""
     return show(differentiable_verdict(student_fn))
+
+
+# ---------------------------------------------------------------------------------------------------
+# D's overfitting gap
+
+
+class _TinyD(nn.Module):
+    """A fixed linear D on (N, 1, 4, 4) images whose logits are far from 0 (so sigmoid matters)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(16, 1)
+        with torch.no_grad():
+            self.linear.weight.copy_(torch.linspace(-2, 3, 16).view(1, 16))
+            self.linear.bias.fill_(0.5)
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.linear(images.flatten(1))
+
+
+def d_gap_verdict(student_fn: Callable[[nn.Module, Tensor, Tensor], float]) -> Verdict:
+    """The verdict of :func:`check_d_gap` (without displaying it)."""
+    generator = torch.Generator().manual_seed(4)
+    train_reals = torch.rand(20, 1, 4, 4, generator=generator) * 2 - 1
+    heldout_reals = torch.rand(30, 1, 4, 4, generator=generator) * 2 - 1.3
+    D = _TinyD()
+    what = "your d_gap"
+    try:
+        got = student_fn(D, train_reals, heldout_reals)
+    except Exception as error:
+        return _raised(what, error, "D(images) gives logits of shape (N, 1); torch.sigmoid turns them into D's output")
+    if got is None:
+        return _not_written(what)
+    got = float(got)
+    with torch.no_grad():
+        train, heldout = discriminator_report(D, train_reals, True), discriminator_report(D, heldout_reals, True)
+        logits = (D(train_reals).mean() - D(heldout_reals).mean()).item()
+    expected = train.mean_output - heldout.mean_output
+    if abs(got - expected) <= 1e-5:
+        return Verdict(True, f"D's gap = {expected:.4f}: mean sigmoid(D) on training reals ({train.mean_output:.4f}) "
+                             f"minus on held-out reals ({heldout.mean_output:.4f})")
+    details = [f"expected {expected:.4f} = {train.mean_output:.4f} (training reals) - {heldout.mean_output:.4f} "
+               f"(held-out reals), got {got:.4f}"]
+    if abs(got + expected) <= 1e-5:
+        hint = "the sign is reversed: training reals minus held-out reals (positive when D prefers its own reals)"
+    elif abs(got - logits) <= 1e-4:
+        hint = "you compared D's logits; D's output is sigmoid(logit), between 0 (fake) and 1 (real)"
+    elif abs(got - (train.accuracy - heldout.accuracy)) <= 1e-5:
+        hint = "that is the gap in accuracy; the gap of the lessons is in D's mean output sigmoid(D(x))"
+    else:
+        hint = "mean of torch.sigmoid(D(train_reals)) minus mean of torch.sigmoid(D(heldout_reals))"
+    return Verdict(False, "D's gap differs", details, hint)
+
+
+def check_d_gap(student_fn: Callable[[nn.Module, Tensor, Tensor], float]) -> bool:
+    """Check ``student_fn(D, train_reals, heldout_reals) -> float``: D's mean output sigmoid(D(x)) on the
+    training reals minus on the held-out reals (the lessons' ``d_gap``). Shows the verdict; True if right."""
+    return show(d_gap_verdict(student_fn))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -562,5 +685,5 @@ def check_ada_update(student_fn: Callable[[float, float, float, int, int, float]
 
 __all__ = [
     "Verdict", "show", "check_brightness", "check_saturation", "check_contrast", "check_translation", "check_cutout",
-    "check_differentiable", "check_train_step", "check_ada_update", "ada_reference",
+    "check_policy", "check_differentiable", "check_d_gap", "check_train_step", "check_ada_update", "ada_reference",
 ]

@@ -136,7 +136,8 @@ def test_a_mismatch_says_which_image_pixel_and_values():
 
 
 @pytest.mark.parametrize("check", ["check_brightness", "check_saturation", "check_contrast", "check_translation",
-                                   "check_cutout", "check_differentiable", "check_train_step", "check_ada_update"])
+                                   "check_cutout", "check_policy", "check_differentiable", "check_d_gap",
+                                   "check_train_step", "check_ada_update"])
 def test_an_unwritten_stub_says_so_and_does_not_raise(check, capsys):
     assert getattr(checks, check)(not_written) is False
     assert "not written yet?" in capsys.readouterr().out
@@ -159,6 +160,75 @@ def test_the_diagnostic_variants_agree_with_the_package():
                            augment.cutout(x, centre_h, centre_w, size, size))
     shift_h, shift_w = torch.tensor([1, -2, 3]), torch.tensor([0, 2, -1])
     assert torch.equal(translation_right(x, shift_h, shift_w), augment.translation(x, shift_h, shift_w))
+
+
+# -- a policy: the ops in order ---------------------------------------------------------------------
+
+FORMULAS = {"brightness": brightness_right, "saturation": saturation_right, "contrast": contrast_right,
+            "translation": translation_right}
+
+
+def policy_right(x, params):
+    for op, values, applied in zip(params.ops, params.values, params.applied):
+        if op == "cutout":
+            cut = cutout_right(x, values["centre_h"], values["centre_w"], *params.cutout_size)
+            x = torch.where(applied.view(-1, 1, 1, 1), cut, x)
+        else:
+            x = FORMULAS[op](x, **values)
+    return x
+
+
+def policy_cutout_everywhere(x, params):
+    for op, values in zip(params.ops, params.values):
+        if op == "cutout":
+            x = cutout_right(x, values["centre_h"], values["centre_w"], *params.cutout_size)
+        else:
+            x = FORMULAS[op](x, **values)
+    return x
+
+
+def policy_in_official_order(x, params):
+    order = ["brightness", "saturation", "contrast", "translation", "cutout"]
+    steps = sorted(zip(params.ops, params.values, params.applied), key=lambda step: order.index(step[0]))
+    for op, values, applied in steps:
+        if op == "cutout":
+            x = torch.where(applied.view(-1, 1, 1, 1), cutout_right(x, values["centre_h"], values["centre_w"],
+                                                                      *params.cutout_size), x)
+        else:
+            x = FORMULAS[op](x, **values)
+    return x
+
+
+def test_policy(capsys):
+    assert checks.check_policy(policy_right) is True
+    assert checks.check_policy(lambda x, params: augment.apply(x, params)) is True  # the fast path agrees
+    capsys.readouterr()
+    assert checks.check_policy(policy_in_official_order) is False
+    out = capsys.readouterr().out
+    assert "policy 'cutout,translation,contrast'" in out and "in the order of params.ops" in out
+    assert checks.check_policy(policy_cutout_everywhere) is False
+    out = capsys.readouterr().out
+    assert "p = 0.5" in out and "cut only where params.applied[i] is True" in out and "cutout: skipped" in out
+
+
+# -- D's gap ----------------------------------------------------------------------------------------
+
+
+def d_gap_right(D, train_reals, heldout_reals):
+    with torch.no_grad():
+        return (torch.sigmoid(D(train_reals)).mean() - torch.sigmoid(D(heldout_reals)).mean()).item()
+
+
+@pytest.mark.parametrize("fn, expected", [
+    (lambda D, a, b: d_gap_right(D, b, a), "the sign is reversed"),
+    (lambda D, a, b: (D(a).mean() - D(b).mean()).item(), "you compared D's logits"),
+    (lambda D, a, b: ((D(a) > 0).float().mean() - (D(b) > 0).float().mean()).item(), "that is the gap in accuracy"),
+])
+def test_d_gap(fn, expected, capsys):
+    assert checks.check_d_gap(d_gap_right) is True
+    capsys.readouterr()
+    assert checks.check_d_gap(fn) is False
+    assert expected in capsys.readouterr().out
 
 
 # -- T is differentiable ----------------------------------------------------------------------------
