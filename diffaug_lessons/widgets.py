@@ -15,12 +15,16 @@ Five widgets, each a thin layer over functions of this module that are tested on
 - :func:`run_comparison`: saved runs side by side, named in words (curves, a table of final
   numbers or means of the last evaluations, final samples).
 
+And one static display, :func:`formulas_html`: the source of each readable op of T beside a
+picture of what it does.
+
 Each returns an object that displays itself, keeps its box in ``.widget`` and its controls as
 attributes, so a notebook or a test can drive it from code (``playground.sliders["p"].value = 0.5``).
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import inspect
@@ -33,7 +37,20 @@ from typing import Any
 import ipywidgets as widgets
 import torch
 
-from .augment import COLOR_OPS, GEOMETRIC_OPS, AugmentParams, Strengths, apply, parse_policy, sample_params
+from .augment import (
+    COLOR_OPS,
+    GEOMETRIC_OPS,
+    AugmentParams,
+    Strengths,
+    apply,
+    brightness,
+    contrast,
+    cutout,
+    parse_policy,
+    sample_params,
+    saturation,
+    translation,
+)
 from .data import load_dataset
 from .errors import check_choice, choice_error
 from .experiments import STRATEGY_LABELS as STRATEGY_WORDS
@@ -803,3 +820,38 @@ def run_comparison(runs: Sequence[Run] | None = None, selected: Sequence[Run] | 
     or the final value.
     """
     return RunComparison(runs, selected)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. The formulas on one screen
+
+READABLE_OPS = {"brightness": brightness, "saturation": saturation, "contrast": contrast, "translation": translation,
+                "cutout": cutout}
+
+
+def _arguments_text(args: Sequence[Any]) -> str:
+    shown = [", ".join(f"{v:g}" for v in arg.tolist()) if isinstance(arg, torch.Tensor) else f"{arg:g}" for arg in args]
+    return "; ".join(f"[{text}]" if "," in text else text for text in shown)
+
+
+def formulas_html(images: torch.Tensor, examples: Mapping[str, Sequence[Any]], scale: int = 3) -> str:
+    """The readable ops of T on one screen: each op's source code (read from the package with
+    :func:`inspect.getsource`, the very code the checkers and the fast path are tested against) beside
+    a picture of ``images`` (top row) and of the op applied to them (bottom row).
+
+    ``images``: (N, C, H, W) in [-1, 1]. ``examples``: op name (brightness, saturation, contrast,
+    translation, cutout) -> the arguments after x, e.g. ``{"brightness": (torch.tensor([0.4, -0.4]),)}``.
+    """
+    rows = []
+    for name, args in examples.items():
+        op = READABLE_OPS[check_choice("op", name, READABLE_OPS)]
+        png = grid_png(torch.cat([images, op(images, *args)]), nrow=len(images), scale=scale)
+        picture = base64.b64encode(png).decode()
+        source = html.escape(inspect.getsource(op))
+        rows.append(
+            f"<tr class='diffaug-formula' data-op='{name}'>"
+            f"<td style='vertical-align:top;text-align:left'><pre style='font-size:11px;margin:0'>{source}</pre></td>"
+            f"<td style='vertical-align:top;text-align:left'><img src='data:image/png;base64,{picture}'><br>"
+            f"<small>top: x; bottom: {name}(x, {html.escape(_arguments_text(args))})</small></td></tr>"
+        )
+    return f"<table class='diffaug-formulas'>{''.join(rows)}</table>"

@@ -1,9 +1,12 @@
 """The widgets, driven from Python: set values, press buttons, check what the callbacks produce."""
 
+import html
+import inspect
 import json
 import time
 
 import pytest
+import torch
 
 from diffaug_lessons import widgets
 from diffaug_lessons.augment import Strengths
@@ -330,3 +333,17 @@ def test_run_description_names_a_run_in_words(tiny_config):
     history = [{"step": s, "fid": float(s)} for s in (1, 2, 3, 4)]
     assert run_statistic(history, "fid", "final") == 4.0 and run_statistic(history, "fid") == 3.0
     assert run_statistic(history, "kid") is None
+
+
+def test_formulas_html_shows_the_packages_source_beside_a_picture():
+    from diffaug_lessons import augment
+
+    images = preview_images("shapes", 2, 16)
+    examples = {"brightness": (torch.tensor([0.4, -0.4]),), "translation": (torch.tensor([1, -2]), torch.tensor([0, 3])),
+                "cutout": (torch.tensor([4, 15]), torch.tensor([4, 0]), 8, 8)}
+    page = widgets.formulas_html(images, examples)
+    assert page.count("<tr class='diffaug-formula'") == 3 and page.count("data:image/png;base64,") == 3
+    assert html.escape(inspect.getsource(augment.translation)) in page  # the package's code, not a copy
+    assert "bottom: cutout(x, [4, 15]; [4, 0]; 8; 8)" in page
+    with pytest.raises(ValueError, match="unknown op 'flip'; choose from brightness"):
+        widgets.formulas_html(images, {"flip": ()})
