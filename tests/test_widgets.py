@@ -347,3 +347,15 @@ def test_formulas_html_shows_the_packages_source_beside_a_picture():
     assert "bottom: cutout(x, [4, 15]; [4, 0]; 8; 8)" in page
     with pytest.raises(ValueError, match="unknown op 'flip'; choose from brightness"):
         widgets.formulas_html(images, {"flip": ()})
+
+
+def test_comparison_leaves_out_runs_still_training(tiny_config):
+    run = cached_train(tiny_config(seed=11), progress=False)
+    assert "baseline (no T), 64 images, seed 11 (complete)" in [label for label, _ in run_comparison().selector.options]
+    run.mark("running")  # as another process training it would leave it
+    try:
+        labels = [label for label, _ in run_comparison().selector.options]
+        assert not any("seed 11" in label for label in labels)
+        assert any("seed 11" in label for label, _ in run_comparison(runs=[run]).selector.options)  # asked for: shown
+    finally:
+        run.mark("complete")
