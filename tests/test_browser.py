@@ -302,6 +302,9 @@ def test_a_prediction_and_a_checker_in_jupyterlab(lab):
             expect(output).to_contain_text("correct: translation matches the package's formula")
             expect(output).not_to_contain_text("wrap-around")
             cell.screenshot(path=SCREENSHOTS / "checker_right.png")
+            # the three solutions of the lesson stay folded: a placeholder instead of their code
+            expect(page.locator(".jp-CodeCell .jp-InputPlaceholder")).to_have_count(3)
+            expect(page.locator(".jp-CodeCell .cm-content", has_text="def solution_translation")).to_have_count(0)
 
             # 3. The formulas on one screen: the package's source beside a picture of each op.
             formulas = page.locator("table.diffaug-formulas")
