@@ -850,7 +850,8 @@ def formulas_html(images: torch.Tensor, examples: Mapping[str, Sequence[Any]], s
         source = html.escape(inspect.getsource(op))
         rows.append(
             f"<tr class='diffaug-formula' data-op='{name}'>"
-            f"<td style='vertical-align:top;text-align:left'><pre style='font-size:11px;margin:0;white-space:pre;overflow-x:auto'>{source}</pre></td>"
+            f"<td style='vertical-align:top;text-align:left'>"
+            f"<pre style='font-size:11px;margin:0;white-space:pre;overflow-x:auto'>{source}</pre></td>"
             f"<td style='vertical-align:top;text-align:left'><img src='data:image/png;base64,{picture}'><br>"
             f"<small>top: x; bottom: {name}(x, {html.escape(_arguments_text(args))})</small></td></tr>"
         )
