@@ -1,14 +1,22 @@
 """Interactive widgets for the lessons (ipywidgets 8: nothing to build or install in JupyterLab 4).
 
-Four widgets, each a thin layer over functions of this module that are tested on their own:
+Five widgets, each a thin layer over functions of this module that are tested on their own:
+
+- :func:`predict`: a multiple-choice question to answer before an experiment runs; on a static
+  page (no widget JavaScript) it reads as the question and its lettered choices;
 
 - :func:`policy_playground`: tick transforms, move their strengths, see x above T(x) and the
   ``DiffAugment(...)`` call that does it;
 - :func:`strategy_explorer`: the paper's table of where T is applied, beside the lines of
   :func:`~diffaug_lessons.train.train_step` that apply it;
 - :func:`training_dashboard`: start, stop and resume a run in a background thread, with live
-  curves of D's outputs, FID, KID and samples from a fixed z;
-- :func:`run_comparison`: saved runs side by side (curves, final numbers, final samples).
+  curves of D's outputs, FID, KID and samples from a fixed z; it opens on the finished run of its
+  settings when the cache holds one;
+- :func:`run_comparison`: saved runs side by side, named in words (curves, a table of final
+  numbers or means of the last evaluations, final samples).
+
+And one static display, :func:`formulas_html`: the source of each readable op of T beside a
+picture of what it does.
 
 Each returns an object that displays itself, keeps its box in ``.widget`` and its controls as
 attributes, so a notebook or a test can drive it from code (``playground.sliders["p"].value = 0.5``).
@@ -16,6 +24,7 @@ attributes, so a notebook or a test can drive it from code (``playground.sliders
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import inspect
@@ -28,9 +37,23 @@ from typing import Any
 import ipywidgets as widgets
 import torch
 
-from .augment import COLOR_OPS, GEOMETRIC_OPS, AugmentParams, Strengths, apply, parse_policy, sample_params
+from .augment import (
+    COLOR_OPS,
+    GEOMETRIC_OPS,
+    AugmentParams,
+    Strengths,
+    apply,
+    brightness,
+    contrast,
+    cutout,
+    parse_policy,
+    sample_params,
+    saturation,
+    translation,
+)
 from .data import load_dataset
 from .errors import check_choice, choice_error
+from .experiments import STRATEGY_LABELS as STRATEGY_WORDS
 from .plots import grid_png, plot_d_outputs, plot_metric
 from .runs import CorruptRunError, Run, list_runs, run_name, runs_dir, train_in_folder
 from .train import STRATEGIES, WHERE_T_IS_APPLIED, Record, TrainConfig, lesson_config, train_step
@@ -48,6 +71,8 @@ N_TRAIN_CHOICES = (50, 100, 200, 500, 1000)
 COMPARISON_METRICS = ("d_gap", "fid", "kid", "d_train", "d_heldout", "d_fake", "acc_fake", "acc_fake_aug")
 TABLE_METRICS = {"fid": "FID", "kid": "KID", "d_gap": "D gap", "d_train": "D(train reals)",
                  "d_heldout": "D(held-out reals)", "d_fake": "D(fakes)"}
+STATISTICS = {"last3": "mean of the last 3 evaluations", "final": "final value (last evaluation)"}
+LETTERS = "ABCDEFGHIJ"
 ERROR_COLOUR = "#b00020"
 
 
@@ -77,16 +102,83 @@ def _image(value: bytes = b"", css_class: str | None = None) -> widgets.Image:
     return image
 
 
-def _figure_png(draw: Callable[[Any], None], panels: int, height: float = 2.8) -> bytes:
+def _figure_png(draw: Callable[[Any], None], panels: int, height: float = 2.8, width: float | None = None) -> bytes:
     """Render ``draw(axes)`` on a fresh figure to PNG bytes (no pyplot: safe from any thread)."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(3.6 * panels, height), dpi=80)
+    figure = Figure(figsize=(width or 3.6 * panels, height), dpi=80)
     draw(figure.subplots(1, panels, squeeze=False)[0])
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------------------
+# 0. Predict, then run
+
+
+def prediction_text(question: str, choices: Sequence[str]) -> str:
+    """The question and its lettered choices as plain text: what a static page shows of :func:`predict`."""
+    lines = [f"Predict: {question}", *(f"  {LETTERS[i]}. {choice}" for i, choice in enumerate(choices))]
+    return "\n".join([*lines, "(In a live notebook: pick an answer and press Check.)"])
+
+
+def prediction_feedback(chosen: int | None, answer: int, choices: Sequence[str], explanation: str) -> tuple[bool | None, str]:
+    """(right?, HTML) for choice index ``chosen`` (None: nothing picked yet) against ``answer``."""
+    if chosen is None:
+        return None, "<i>Pick an answer first.</i>"
+    right = LETTERS[answer] + ". " + html.escape(choices[answer])
+    if chosen == answer:
+        verdict = f"<b style='color:#1b7a1b'>&#10004; Right: {right}</b>"
+    else:
+        verdict = (f"<b style='color:{ERROR_COLOUR}'>&#10008; Not quite: you chose {LETTERS[chosen]}; "
+                   f"the answer is {right}</b>")
+    return chosen == answer, f"{verdict}<br>{html.escape(explanation)}"
+
+
+class Prediction(_Panel):
+    """Radio buttons for the choices, a Check button and the feedback. See :func:`predict`."""
+
+    def __init__(self, question: str, choices: Sequence[str], answer: int | str, explanation: str) -> None:
+        self.choices = list(choices)
+        if not 2 <= len(self.choices) <= len(LETTERS):
+            raise ValueError(f"a prediction needs 2 to {len(LETTERS)} choices; got {len(self.choices)}")
+        if isinstance(answer, str):
+            answer = LETTERS.index(check_choice("answer", answer, LETTERS[: len(self.choices)]))
+        if not 0 <= answer < len(self.choices):
+            raise ValueError(f"answer must index the choices (0 to {len(self.choices) - 1}); got {answer}")
+        self.question, self.answer, self.explanation = question, answer, explanation
+        self.options = widgets.RadioButtons(options=[(f"{LETTERS[i]}. {c}", i) for i, c in enumerate(self.choices)],
+                                            value=None, layout=widgets.Layout(width="auto"))
+        self.check_button = widgets.Button(description="Check", icon="check", button_style="info")
+        self.feedback = widgets.HTML()
+        self.check_button.on_click(lambda _button: self.check())
+        self.check_button.add_class("diffaug-predict-check")
+        self.feedback.add_class("diffaug-predict-feedback")
+        self.widget = widgets.VBox([widgets.HTML(f"<b>Predict:</b> {html.escape(question)}"), self.options,
+                                    self.check_button, self.feedback])
+        self.widget.add_class("diffaug-predict")
+
+    def check(self) -> bool | None:
+        """Show whether the chosen answer is right; None (and a request to pick one) when none is chosen."""
+        right, self.feedback.value = prediction_feedback(self.options.value, self.answer, self.choices, self.explanation)
+        return right
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs))
+        bundle["text/plain"] = prediction_text(self.question, self.choices)
+        return bundle
+
+
+def predict(question: str, choices: Sequence[str], answer: int | str, explanation: str) -> Prediction:
+    """Commit to a prediction before running an experiment.
+
+    ``choices``: 2 to 10 answers, shown lettered A, B, ...; ``answer``: the right one's index or
+    letter; ``explanation``: why, shown with the verdict after Check. Saved in a notebook, the
+    cell's plain-text output lists the question and the choices, so a static page still reads.
+    """
+    return Prediction(question, choices, answer, explanation)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -292,19 +384,44 @@ def strategy_explorer(strategy: str = "diffaugment") -> StrategyExplorer:
 # ---------------------------------------------------------------------------------------------------
 # 3. The training dashboard
 
+DASHBOARD_SETTINGS = {  # TrainConfig field -> label of its control (besides strategy, policy, amount, steps)
+    "p": "probability p",
+    "translation_ratio": "translation ratio",
+    "cutout_ratio": "cutout ratio",
+    "color_strength": "colour strength",
+    "seed": "seed",
+}
 
-def dashboard_config(base: TrainConfig, strategy: str, policy: str, n_train: int, steps: int) -> TrainConfig:
-    """The run the dashboard's controls describe: ``base`` with these values and about 20 evaluations.
 
-    Raises ValueError (naming the bad value) for settings ``TrainConfig`` refuses.
+def dashboard_config(base: TrainConfig, strategy: str, policy: str, n_train: int, steps: int,
+                     **settings: Any) -> TrainConfig:
+    """The run the dashboard's controls describe: ``base`` with these values.
+
+    ``settings``: any of :data:`DASHBOARD_SETTINGS` (p, the strengths, the seed). With the base's own
+    number of steps the base's evaluation schedule is kept, so a lesson's cached run is found;
+    other step counts get about 20 evaluations. Raises ValueError (naming the bad value) for
+    settings ``TrainConfig`` refuses.
     """
+    for name in settings:
+        if name not in DASHBOARD_SETTINGS:
+            raise choice_error("dashboard setting", name, DASHBOARD_SETTINGS)
+    eval_every = base.eval_every if steps == base.steps else max(1, steps // 20)
     return base.replace(strategy=strategy, policy=policy, n_train=n_train, fraction=None, steps=steps,
-                        eval_every=max(1, steps // 20))
+                        eval_every=eval_every, **settings)
 
 
 def curves_png(history: Sequence[Mapping[str, float]]) -> bytes:
-    """Three panels as PNG: D's mean output on training reals, held-out reals and fakes; FID; KID."""
+    """Three panels as PNG: D's mean output on training reals, held-out reals and fakes; FID; KID.
+
+    With no evaluation yet it says so instead of drawing empty axes.
+    """
     def draw(axes: Any) -> None:
+        if not history:
+            for ax in axes:
+                ax.set_axis_off()
+            axes[1].text(0.5, 0.5, "No run to show yet: press Start.\nD's outputs, FID and KID appear here\n"
+                         "after the first evaluation.", ha="center", va="center", transform=axes[1].transAxes)
+            return
         plot_d_outputs(history, axes[0], title="D's mean output")
         for line in axes[0].lines:
             line.set_marker(".")  # a single evaluation shows as a point
@@ -315,12 +432,35 @@ def curves_png(history: Sequence[Mapping[str, float]]) -> bytes:
     return _figure_png(draw, 3)
 
 
+def samples_placeholder_png(width_px: int = 280) -> bytes:
+    """A square PNG that says where G's samples will appear (instead of an empty box)."""
+    def draw(axes: Any) -> None:
+        axes[0].set_axis_off()
+        axes[0].text(0.5, 0.5, "G(z) appears here\nafter the first\nevaluation", ha="center", va="center",
+                     transform=axes[0].transAxes, color="#555555")
+
+    side = width_px / 80
+    return _figure_png(draw, 1, height=side, width=side)
+
+
 def run_summary(row: Mapping[str, float] | None, steps: int, status: str) -> str:
     """One line for the dashboard: status, step and the latest metrics ``row`` (None: no evaluation yet)."""
     if row is None:
         return f"{status}: no evaluation yet"
     return (f"{status}: step {int(row['step'])}/{steps} | FID {row['fid']:.4g} | KID {row['kid']:.3g} | "
             f"D on training reals {row['d_train']:.2f}, held-out reals {row['d_heldout']:.2f}, fakes {row['d_fake']:.2f}")
+
+
+def finished_run(config: TrainConfig) -> Run | None:
+    """The complete run of ``config`` in the cache, or None (none, unfinished or unreadable)."""
+    path = runs_dir() / run_name(config)
+    if not (path / "meta.json").exists():
+        return None
+    try:
+        run = Run(path).check(config)
+    except (CorruptRunError, ValueError):
+        return None
+    return run if run.status == "complete" else None
 
 
 class TrainingDashboard(_Panel):
@@ -336,13 +476,19 @@ class TrainingDashboard(_Panel):
         self.n_train = widgets.Dropdown(options=sorted({*N_TRAIN_CHOICES, default_n}), value=default_n,
                                         description="training images", style={"description_width": "initial"})
         self.steps = widgets.IntText(value=base.steps, description="steps")
+        self.settings: dict[str, widgets.ValueWidget] = {
+            name: widgets.FloatSlider(value=getattr(base, name), min=0.0, max=1.0, step=0.025, description=label,
+                                      readout_format=".3f", style={"description_width": "120px"})
+            for name, label in DASHBOARD_SETTINGS.items() if name != "seed"
+        }
+        self.settings["seed"] = widgets.BoundedIntText(value=base.seed, min=0, max=2**31 - 1, description="seed",
+                                                       layout=widgets.Layout(width="180px"))
         self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop")
         self.progress = widgets.IntProgress(value=0, min=0, max=base.steps, description="progress")
         self.sample_scale = _scale_to(280, 8, base.resolution)
         self.curves = _image(curves_png([]), "diffaug-dashboard-curves")
-        placeholder = torch.zeros(64, 1, base.resolution, base.resolution)  # mid-grey until the first samples
-        self.samples = _image(grid_png(placeholder, scale=self.sample_scale), "diffaug-dashboard-samples")
+        self.samples = _image(samples_placeholder_png(), "diffaug-dashboard-samples")
         self.message = widgets.HTML("Choose the settings and press Start.")
         self.history: list[dict[str, float]] = []
         self.run_dir: Path | None = None
@@ -350,20 +496,25 @@ class TrainingDashboard(_Panel):
         self._thread: threading.Thread | None = None
         self._stop_requested = False
         self.policy.observe(self._on_policy, names="value")
+        for control in (self.strategy, self.policy, self.n_train, self.steps, *self.settings.values()):
+            control.observe(self._on_setting, names="value")
         self.start_button.on_click(lambda _button: self.start())
         self.stop_button.on_click(lambda _button: self.stop())
         for widget, name in ((self.start_button, "start"), (self.stop_button, "stop"), (self.steps, "steps"),
                              (self.message, "message")):
             widget.add_class(f"diffaug-dashboard-{name}")
+        sliders = [self.settings[name] for name in DASHBOARD_SETTINGS if name != "seed"]
         self.widget = widgets.VBox([
             widgets.HBox([self.strategy, self.n_train, self.steps]),
             widgets.HBox([self.policy, self.policy_error]),
+            widgets.HBox([widgets.VBox(sliders[:2]), widgets.VBox(sliders[2:]), self.settings["seed"]]),
             widgets.HBox([self.start_button, self.stop_button, self.progress]),
             self.message,
             widgets.Box([self.curves, widgets.VBox([widgets.Label("G(z) for a fixed z"), self.samples])],
                         layout=widgets.Layout(flex_flow="row wrap")),
         ])
         self.widget.add_class("diffaug-dashboard")
+        self.show_saved()
 
     @property
     def status(self) -> str:
@@ -376,8 +527,35 @@ class TrainingDashboard(_Panel):
 
     def config(self) -> TrainConfig:
         """The config the controls describe (ValueError for impossible settings)."""
+        settings = {name: control.value for name, control in self.settings.items()}
         return dashboard_config(self.base_config, self.strategy.value, self.policy.value, self.n_train.value,
-                                self.steps.value)
+                                self.steps.value, **settings)
+
+    def show_saved(self) -> bool:
+        """Draw the finished run the controls describe if the cache holds one (True), else say it is
+        not trained yet (False). Nothing changes while a run trains."""
+        if self.running:
+            return False
+        try:
+            config = self.config()
+        except ValueError:
+            return False
+        run = finished_run(config)
+        if run is None:
+            self.history = []
+            self.curves.value, self.samples.value = curves_png([]), samples_placeholder_png()
+            self.progress.value = 0
+            self._say("Not trained yet with these settings: press Start.")
+            return False
+        self.history = run.history
+        self.curves.value = curves_png(self.history)
+        grids = run.sample_grids()
+        if grids:
+            self.samples.value = _enlarged_png(grids[-1].read_bytes(), 280)
+        self.progress.max = self.progress.value = config.steps
+        self._say(f"From the cache ({run.path.name}). {run_summary(self.history[-1], config.steps, 'complete')}. "
+                  "Change a setting and press Start to train another run.")
+        return True
 
     def start(self) -> bool:
         """Train (or resume) the run the controls describe in a background thread; False if refused."""
@@ -447,6 +625,9 @@ class TrainingDashboard(_Panel):
         except ValueError as error:
             self.policy_error.value = _red(str(error))
 
+    def _on_setting(self, _change: Any) -> None:
+        self.show_saved()
+
     def _say(self, message: str, error: bool = False) -> None:
         self.message.value = _red(message) if error else html.escape(message)
 
@@ -454,9 +635,11 @@ class TrainingDashboard(_Panel):
 def training_dashboard(base_config: TrainConfig | None = None) -> TrainingDashboard:
     """Train one GAN with live curves and samples, without blocking the notebook.
 
-    The controls replace the strategy, policy, number of training images and steps of
-    ``base_config`` (default ``lesson_config()``, which follows quick mode). Start trains in a
-    background thread into the run cache; Stop saves the run and a later Start resumes it.
+    The controls replace the strategy, policy, number of training images, steps, p, the strengths
+    (translation and cutout ratios, colour strength) and the seed of ``base_config`` (default
+    ``lesson_config()``, which follows quick mode). When the cache holds the finished run of the
+    settings shown, the dashboard draws it (on opening and after every change of a setting). Start
+    trains in a background thread into the run cache; Stop saves the run and a later Start resumes it.
     From code: ``dashboard.start()``, ``dashboard.wait()``, ``dashboard.history``, ``dashboard.status``.
     """
     return TrainingDashboard(base_config)
@@ -466,27 +649,59 @@ def training_dashboard(base_config: TrainConfig | None = None) -> TrainingDashbo
 # 4. Comparing saved runs
 
 
+def run_description(config: TrainConfig) -> str:
+    """A run in words: strategy, data amount, policy, the strengths that differ from the official ones, seed.
+
+    e.g. "DiffAugment, 100 images, T = color,translation,cutout, seed 0".
+    """
+    if config.n_train is not None:
+        amount = f"{config.n_train} images"
+    else:
+        amount = "all the data" if config.fraction is None else f"{config.fraction:.0%} of the data"
+    parts = [STRATEGY_WORDS[config.strategy], amount]
+    if config.dataset != "digits":
+        parts.insert(1, config.dataset)
+    if config.strategy != "none":
+        parts.append(f"T = {config.policy}")
+        defaults = TrainConfig()
+        parts += [f"{label} {getattr(config, name):g}" for name, label in DASHBOARD_SETTINGS.items()
+                  if name != "seed" and getattr(config, name) != getattr(defaults, name)]
+        if config.ada_target is not None:
+            parts.append(f"ADA target {config.ada_target:g}")
+    parts.append(f"seed {config.seed}")
+    return ", ".join(parts)
+
+
 def run_label(run: Run) -> str:
-    """How a run is listed: its folder name and status."""
-    return f"{run.path.name} ({run.status})"
+    """How a run is listed: its description in words and its status."""
+    return f"{run_description(run.config)} ({run.status})"
 
 
-def comparison_table_html(chosen: Sequence[Run]) -> str:
-    """An HTML table of the runs' settings and final metrics (FID, KID, D gap, D's outputs)."""
-    header = ["run", "strategy", "policy", "train images", "steps", "status", *TABLE_METRICS.values()]
+def run_statistic(history: Sequence[Mapping[str, float]], key: str, statistic: str = "last3") -> float | None:
+    """``key`` at the last evaluation ("final") or averaged over the last three ("last3"); None if absent."""
+    check_choice("statistic", statistic, STATISTICS)
+    rows = [row for row in history if key in row][-1 if statistic == "final" else -3:]
+    return sum(row[key] for row in rows) / len(rows) if rows else None
+
+
+def comparison_table_html(chosen: Sequence[Run], statistic: str = "last3") -> str:
+    """An HTML table of the runs (named in words) with their metrics, as ``statistic`` says (see :data:`STATISTICS`)."""
+    check_choice("statistic", statistic, STATISTICS)
+    header = ["run", "steps done", "status", *TABLE_METRICS.values()]
     rows = []
     for run in chosen:
         config, history = run.config, run.history
-        last = history[-1] if history else {}
-        done = f"{int(last['step'])}/{config.steps}" if last else f"0/{config.steps}"
-        metrics = [f"{last[key]:.4g}" if key in last else "-" for key in TABLE_METRICS]
-        policy = config.policy if config.strategy != "none" else "-"
-        amount = str(config.n_train) if config.n_train else f"{config.fraction or 1:.0%} of the data"
-        cells = [run.path.name, config.strategy, policy, amount, done, run.status, *metrics]
-        rows.append("".join(f"<td style='padding:2px 8px'>{html.escape(cell)}</td>" for cell in cells))
+        done = f"{int(history[-1]['step'])}/{config.steps}" if history else f"0/{config.steps}"
+        values = [run_statistic(history, key, statistic) for key in TABLE_METRICS]
+        metrics = [html.escape(f"{value:.4g}") if value is not None else "-" for value in values]
+        name = (f"{html.escape(run_description(config))}<br><small style='color:#777'>"
+                f"{html.escape(run.path.name)}</small>")
+        cells = [name, html.escape(done), html.escape(run.status), *metrics]
+        rows.append("".join(f"<td style='padding:2px 8px'>{cell}</td>" for cell in cells))
     head = "".join(f"<th style='padding:2px 8px'>{html.escape(name)}</th>" for name in header)
     body = "".join(f"<tr>{row}</tr>" for row in rows)
-    return f"<table style='border-collapse:collapse'><tr>{head}</tr>{body}</table>"
+    caption = f"<caption style='caption-side:top;text-align:left'>Metrics: {STATISTICS[statistic]}.</caption>"
+    return f"<table style='border-collapse:collapse'>{caption}<tr>{head}</tr>{body}</table>"
 
 
 def comparison_curves_png(histories: Mapping[str, Sequence[Mapping[str, float]]], metric: str) -> bytes:
@@ -496,10 +711,11 @@ def comparison_curves_png(histories: Mapping[str, Sequence[Mapping[str, float]]]
     def draw(axes: Any) -> None:
         if histories:
             plot_metric(dict(histories), metric, axes[0])
+            axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         else:
             axes[0].text(0.5, 0.5, "no runs chosen", ha="center", va="center", transform=axes[0].transAxes)
 
-    return _figure_png(draw, 1, height=3.2)
+    return _figure_png(draw, 1, height=3.2, width=9.0)
 
 
 def _enlarged_png(data: bytes, width_px: int) -> bytes:
@@ -513,45 +729,57 @@ def _enlarged_png(data: bytes, width_px: int) -> bytes:
     return buffer.getvalue()
 
 
+def listed_runs() -> list[Run]:
+    """The runs the comparison offers by default: every run in the cache that is not training now
+    (complete, stopped or diverged), newest first."""
+    return [run for run in list_runs() if run.status != "running"]
+
+
 class RunComparison(_Panel):
     """Pick saved runs; see their curves, final numbers and samples. See :func:`run_comparison`."""
 
-    def __init__(self, runs_to_show: Sequence[Run] | None = None) -> None:
+    def __init__(self, runs_to_show: Sequence[Run] | None = None, selected: Sequence[Run] | None = None) -> None:
         self._source: Callable[[], list[Run]] = (
-            (lambda: list(runs_to_show)) if runs_to_show is not None else list_runs
+            (lambda: list(runs_to_show)) if runs_to_show is not None else listed_runs
         )
         self.runs: list[Run] = []
         self.selector = widgets.SelectMultiple(description="runs", rows=6, layout=widgets.Layout(width="70%"))
         self.metric = widgets.Dropdown(options=COMPARISON_METRICS, value="fid", description="metric",
                                        layout=widgets.Layout(width="220px"))
+        self.statistic = widgets.Dropdown(options=[(label, key) for key, label in STATISTICS.items()], value="last3",
+                                          description="table", layout=widgets.Layout(width="320px"))
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh", tooltip="list the saved runs again")
         self.curves = _image()
         self.table = widgets.HTML()
-        self.grids = widgets.HBox()
+        self.grids = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
         self._quiet = False
         self.selector.observe(self._on_change, names="value")
         self.metric.observe(self._on_change, names="value")
+        self.statistic.observe(self._on_change, names="value")
         self.refresh_button.on_click(lambda _button: self.refresh())
         self.refresh_button.add_class("diffaug-comparison-refresh")
         self.table.add_class("diffaug-comparison-table")
         self.widget = widgets.VBox([
-            widgets.HBox([self.selector, widgets.VBox([self.metric, self.refresh_button])]),
+            widgets.HBox([self.selector, widgets.VBox([self.metric, self.statistic, self.refresh_button])]),
             self.table, self.curves, self.grids,
         ])
         self.widget.add_class("diffaug-comparison")
-        self.refresh()
+        self.refresh(selected)
 
     def chosen(self) -> list[Run]:
         return [self.runs[i] for i in self.selector.value if i < len(self.runs)]
 
-    def refresh(self) -> None:
-        """List the runs again, keeping the chosen ones chosen (default: the four newest)."""
-        kept = {run.path for run in self.chosen()}
+    def refresh(self, selected: Sequence[Run] | None = None) -> None:
+        """List the runs again, keeping the chosen ones chosen (or choosing ``selected``; default: the four newest)."""
+        kept = {run.path for run in (selected if selected is not None else self.chosen())}
         self.runs = self._source()
         chosen = [i for i, run in enumerate(self.runs) if run.path in kept] or list(range(min(4, len(self.runs))))
+        labels = [run_label(run) for run in self.runs]
+        labels = [f"{label} [{run.path.name}]" if labels.count(label) > 1 else label
+                  for label, run in zip(labels, self.runs)]
         self._quiet = True
         try:
-            self.selector.options = [(run_label(run), i) for i, run in enumerate(self.runs)]
+            self.selector.options = [(label, i) for i, label in enumerate(labels)]
             self.selector.value = tuple(chosen)
         finally:
             self._quiet = False
@@ -563,14 +791,16 @@ class RunComparison(_Panel):
             self.table.value = ("<i>No saved runs chosen. Runs appear here once trained (by the lessons or the "
                                 "dashboard); press Refresh to list them again.</i>")
         else:
-            self.table.value = comparison_table_html(chosen)
-        self.curves.value = comparison_curves_png({run.path.name: run.history for run in chosen}, self.metric.value)
+            self.table.value = comparison_table_html(chosen, self.statistic.value)
+        self.curves.value = comparison_curves_png({run_description(run.config): run.history for run in chosen},
+                                                  self.metric.value)
         self.grids.children = [self._grid(run) for run in chosen]
 
     def _grid(self, run: Run) -> widgets.Widget:
         grids = run.sample_grids()
-        step = grids[-1].stem if grids else ""
-        title = widgets.HTML(f"<small><b>{html.escape(run.path.name)}</b><br>{html.escape(step)}</small>")
+        step = f"samples at step {int(grids[-1].stem.split('_')[-1])}" if grids else ""
+        title = widgets.HTML(f"<small><b>{html.escape(run_description(run.config))}</b><br>{html.escape(step)}</small>",
+                             layout=widgets.Layout(width="230px"))
         if not grids:
             return widgets.VBox([title, widgets.Label("no samples yet")])
         return widgets.VBox([title, _image(_enlarged_png(grids[-1].read_bytes(), 220))])
@@ -580,9 +810,49 @@ class RunComparison(_Panel):
             self.redraw()
 
 
-def run_comparison(runs: Sequence[Run] | None = None) -> RunComparison:
-    """Saved runs side by side: a metric's curves, a table of final numbers and the final samples.
+def run_comparison(runs: Sequence[Run] | None = None, selected: Sequence[Run] | None = None) -> RunComparison:
+    """Saved runs side by side: a metric's curves, a table of numbers and the final samples.
 
-    ``runs``: the runs to offer (default: every run in the cache, newest first; Refresh lists again).
+    ``runs``: the runs to offer (default: every run in the cache that is not training now, newest
+    first; Refresh lists again). ``selected``: the runs chosen at first (default: the four newest
+    offered). Runs are named in words (strategy, data amount, policy, strengths, seed); the table
+    says which statistic it shows: the mean of the last three evaluations (as the lessons' tables)
+    or the final value.
     """
-    return RunComparison(runs)
+    return RunComparison(runs, selected)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 5. The formulas on one screen
+
+READABLE_OPS = {"brightness": brightness, "saturation": saturation, "contrast": contrast, "translation": translation,
+                "cutout": cutout}
+
+
+def _arguments_text(args: Sequence[Any]) -> str:
+    shown = [", ".join(f"{v:g}" for v in arg.tolist()) if isinstance(arg, torch.Tensor) else f"{arg:g}" for arg in args]
+    return "; ".join(f"[{text}]" if "," in text else text for text in shown)
+
+
+def formulas_html(images: torch.Tensor, examples: Mapping[str, Sequence[Any]], scale: int = 3) -> str:
+    """The readable ops of T on one screen: each op's source code (read from the package with
+    :func:`inspect.getsource`, the very code the checkers and the fast path are tested against) beside
+    a picture of ``images`` (top row) and of the op applied to them (bottom row).
+
+    ``images``: (N, C, H, W) in [-1, 1]. ``examples``: op name (brightness, saturation, contrast,
+    translation, cutout) -> the arguments after x, e.g. ``{"brightness": (torch.tensor([0.4, -0.4]),)}``.
+    """
+    rows = []
+    for name, args in examples.items():
+        op = READABLE_OPS[check_choice("op", name, READABLE_OPS)]
+        png = grid_png(torch.cat([images, op(images, *args)]), nrow=len(images), scale=scale)
+        picture = base64.b64encode(png).decode()
+        source = html.escape(inspect.getsource(op))
+        rows.append(
+            f"<tr class='diffaug-formula' data-op='{name}'>"
+            f"<td style='vertical-align:top;text-align:left'>"
+            f"<pre style='font-size:11px;margin:0;white-space:pre;overflow-x:auto'>{source}</pre></td>"
+            f"<td style='vertical-align:top;text-align:left'><img src='data:image/png;base64,{picture}'><br>"
+            f"<small>top: x; bottom: {name}(x, {html.escape(_arguments_text(args))})</small></td></tr>"
+        )
+    return f"<table class='diffaug-formulas'>{''.join(rows)}</table>"

@@ -1,8 +1,9 @@
-"""The playground notebook in a real browser: JupyterLab 4 + headless Chromium (Playwright).
+"""The notebooks in a real browser: JupyterLab 4 + headless Chromium (Playwright).
 
-Starts JupyterLab on a free port with a random token over a temporary copy of
-``notebooks/playground.ipynb`` (quick mode, its own cache folder), runs all cells, drives the
-widgets like a user and checks what the page shows. Screenshots go to
+Starts JupyterLab on a free port with a random token over a temporary copy of a notebook
+(``notebooks/playground.ipynb``, or lesson 00 for the predictions and checkers; quick mode, its
+own cache folder), runs all cells, drives the widgets and cells like a user and checks what the
+page shows. Screenshots go to
 ``artifacts/screenshots/``. Needs Chromium at /usr/bin/chromium (Playwright cannot download its
 own browser everywhere): the test is skipped without it, unless CI is set, where it fails.
 """
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "playground.ipynb"
+LESSON_00 = ROOT / "notebooks" / "00_setup_and_data.ipynb"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -63,14 +65,15 @@ def _wait_for_server(url: str, process: subprocess.Popen, timeout: float = 60.0)
 
 
 @pytest.fixture
-def lab(tmp_path):
-    """A running JupyterLab serving a copy of the playground notebook; stopped at teardown."""
+def lab(tmp_path, request):
+    """A running JupyterLab serving a copy of a notebook (the playground, or ``request.param``); stopped at teardown."""
     if not CHROMIUM.exists():
         _unavailable(f"no Chromium at {CHROMIUM} (install it, e.g. apt-get install chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    notebook = getattr(request, "param", NOTEBOOK)
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    shutil.copy(NOTEBOOK, notebooks / NOTEBOOK.name)
+    shutil.copy(notebook, notebooks / notebook.name)
     for name, values in LAB_SETTINGS.items():
         path = tmp_path / "lab-settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +96,7 @@ def lab(tmp_path):
     )
     try:
         _wait_for_server(f"http://127.0.0.1:{port}/api/status?token={token}", process)
-        yield {"url": f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK.name}?token={token}", "home": home}
+        yield {"url": f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={token}", "home": home}
     finally:
         process.terminate()  # the server shuts its kernels down on SIGTERM
         try:
@@ -229,3 +232,87 @@ def test_playground_notebook_in_jupyterlab(lab):
             browser.close()
     print(f"browser test: {time.monotonic() - started:.1f} s in the browser; "
           f"slider key press to new preview in the page: {redraw_seconds * 1000:.0f} ms")
+
+
+WRONG_TRANSLATION = """def my_translation(x, shift_h, shift_w):
+    return torch.stack([torch.roll(image, (-int(h), -int(w)), dims=(1, 2)) for image, h, w in zip(x, shift_h, shift_w)])
+
+check_translation(my_translation);"""
+RIGHT_TRANSLATION = """def my_translation(x, shift_h, shift_w):
+    n, _, h, w = x.shape
+    padded = torch.nn.functional.pad(x, [w, w, h, h])
+    rows = [padded[i, :, h + int(shift_h[i]):2 * h + int(shift_h[i]), w + int(shift_w[i]):2 * w + int(shift_w[i])]
+            for i in range(n)]
+    return torch.stack(rows)
+
+check_translation(my_translation);"""
+
+
+def _run_cell_with(page, cell, code: str) -> None:
+    """Replace the source of a code cell by ``code`` (as typed text, without auto-indent) and run it."""
+    editor = cell.locator(".cm-content")
+    editor.click()
+    page.keyboard.press("Control+A")
+    page.keyboard.insert_text(code)
+    page.keyboard.press("Shift+Enter")
+
+
+@pytest.mark.parametrize("lab", [LESSON_00], indirect=True)
+def test_a_prediction_and_a_checker_in_jupyterlab(lab):
+    from playwright.sync_api import expect, sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=30_000)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(lab["url"])
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1, timeout=60_000)
+            _run_all_cells(page)
+
+            # 1. A prediction: a wrong answer, then the right one; each verdict shows under the question.
+            question = page.locator(".diffaug-predict").first
+            expect(question).to_be_visible(timeout=90_000)  # the kernel imports torch first
+            question.scroll_into_view_if_needed()
+            feedback = question.locator(".diffaug-predict-feedback")
+            question.locator("label", has_text="A. black").locator("input").check()
+            question.locator("button.diffaug-predict-check").click()
+            expect(feedback).to_contain_text("Not quite: you chose A; the answer is C. mid-grey")
+            question.screenshot(path=SCREENSHOTS / "prediction_wrong.png")
+            question.locator("label", has_text="C. mid-grey").locator("input").check()
+            question.locator("button.diffaug-predict-check").click()
+            expect(feedback).to_contain_text("Right: C. mid-grey")
+            expect(feedback).to_contain_text("Both fill with 0")
+            question.screenshot(path=SCREENSHOTS / "prediction_right.png")
+
+            # 2. A checker: the exercise cell says "not written yet", then judges a wrong and a right translation.
+            cell = page.locator(".jp-CodeCell", has_text="def my_translation(x, shift_h, shift_w):").first
+            cell.scroll_into_view_if_needed()
+            output = cell.locator(".jp-OutputArea")
+            expect(output).to_contain_text("not written yet?", timeout=90_000)  # Run All reached it
+            _run_cell_with(page, cell, WRONG_TRANSLATION)
+            expect(output).to_contain_text("not yet: translation differs from the formula")
+            expect(output).to_contain_text("wrap-around, as torch.roll does")
+            expect(output).to_contain_text("expected 0.0000")
+            cell.screenshot(path=SCREENSHOTS / "checker_wrong.png")
+            _run_cell_with(page, cell, RIGHT_TRANSLATION)
+            expect(output).to_contain_text("correct: translation matches the package's formula")
+            expect(output).not_to_contain_text("wrap-around")
+            cell.screenshot(path=SCREENSHOTS / "checker_right.png")
+            # the three solutions of the lesson stay folded: a placeholder instead of their code
+            expect(page.locator(".jp-CodeCell .jp-InputPlaceholder")).to_have_count(3)
+            expect(page.locator(".jp-CodeCell .cm-content", has_text="def solution_translation")).to_have_count(0)
+
+            # 3. The formulas on one screen: the package's source beside a picture of each op.
+            formulas = page.locator("table.diffaug-formulas")
+            expect(formulas.locator("tr.diffaug-formula")).to_have_count(5)
+            expect(formulas).to_contain_text("def translation(x: Tensor, shift_h: Tensor, shift_w: Tensor)")
+            formulas.scroll_into_view_if_needed()
+            formulas.screenshot(path=SCREENSHOTS / "formulas.png")
+            assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                                has_text="Error").count() == 0
+        finally:
+            browser.close()

@@ -1,9 +1,12 @@
 """The widgets, driven from Python: set values, press buttons, check what the callbacks produce."""
 
+import html
+import inspect
 import json
 import time
 
 import pytest
+import torch
 
 from diffaug_lessons import widgets
 from diffaug_lessons.augment import Strengths
@@ -15,8 +18,13 @@ from diffaug_lessons.widgets import (
     policy_code,
     policy_from_checkboxes,
     policy_playground,
+    predict,
+    prediction_feedback,
+    prediction_text,
     preview_images,
     run_comparison,
+    run_description,
+    run_statistic,
     run_summary,
     strategy_explorer,
     strategy_table_html,
@@ -32,6 +40,40 @@ def _wait_until(condition, timeout=60.0):
     while not condition():
         assert time.monotonic() < deadline, "timed out waiting for the dashboard"
         time.sleep(0.02)
+
+
+# -- 0. predictions ---------------------------------------------------------------------------------
+
+
+def test_prediction_text_lists_the_lettered_choices():
+    text = prediction_text("Which gap is widest?", ["100%", "20%", "100 images"])
+    assert text.splitlines()[:4] == ["Predict: Which gap is widest?", "  A. 100%", "  B. 20%", "  C. 100 images"]
+
+
+def test_prediction_feedback():
+    choices = ["wider", "narrower"]
+    assert prediction_feedback(None, 0, choices, "why")[0] is None
+    right, message = prediction_feedback(0, 0, choices, "D memorises.")
+    assert right is True and "Right: A. wider" in message and "D memorises." in message
+    wrong, message = prediction_feedback(1, 0, choices, "D memorises.")
+    assert wrong is False and "Not quite: you chose B; the answer is A. wider" in message
+
+
+def test_predict_widget_checks_the_choice_and_reads_as_text_on_a_static_page():
+    question = predict("Where does the gap open widest?", ["100%", "20%", "100 images"], answer="C",
+                       explanation="The fewer the images, the easier they are to memorise.")
+    bundle = question._repr_mimebundle_()
+    assert WIDGET_VIEW in bundle and bundle["text/plain"].startswith("Predict: Where does the gap open widest?\n  A. 100%")
+    assert question.check() is None and "Pick an answer first" in question.feedback.value
+    question.options.value = 1
+    question.check_button.click()
+    assert "Not quite: you chose B" in question.feedback.value
+    question.options.value = 2
+    assert question.check() is True and "Right: C. 100 images" in question.feedback.value
+    with pytest.raises(ValueError, match="unknown answer 'D'; choose from A, B"):
+        predict("?", ["a", "b"], "D", "")
+    with pytest.raises(ValueError, match="a prediction needs 2 to 10 choices; got 1"):
+        predict("?", ["a"], 0, "")
 
 
 # -- 1. policy playground ----------------------------------------------------------------------------
@@ -140,7 +182,13 @@ def test_dashboard_config_follows_the_controls(tiny_config):
     config = dashboard_config(tiny_config(), "diffaugment", "translation", 50, 400)
     chosen = (config.strategy, config.policy, config.n_train, config.steps, config.eval_every)
     assert chosen == ("diffaugment", "translation", 50, 400, 20)
-    assert dashboard_config(tiny_config(), "none", "", 64, 12).eval_every == 1
+    assert dashboard_config(tiny_config(), "none", "", 64, 12).eval_every == 4  # the base's steps: its schedule
+    assert dashboard_config(tiny_config(), "none", "", 64, 10).eval_every == 1
+    tuned = dashboard_config(tiny_config(), "diffaugment", "color", 64, 12, p=0.5, translation_ratio=0.25,
+                             cutout_ratio=0.25, color_strength=0.5, seed=3)
+    assert (tuned.p, tuned.translation_ratio, tuned.cutout_ratio, tuned.color_strength, tuned.seed) == (0.5, 0.25, 0.25, 0.5, 3)
+    with pytest.raises(ValueError, match="unknown dashboard setting 'lr'; choose from p, translation_ratio"):
+        dashboard_config(tiny_config(), "none", "", 64, 12, lr=0.1)
     with pytest.raises(ValueError, match="steps must be a positive integer; got 0"):
         dashboard_config(tiny_config(), "none", "", 64, 0)
     assert run_summary(None, 10, "stopped") == "stopped: no evaluation yet"
@@ -154,7 +202,7 @@ def test_dashboard_trains_in_the_background_and_refuses_a_second_start(tiny_conf
     assert not dashboard.start()
     assert "a run is already training: press Stop first" in dashboard.message.value
     assert dashboard.wait(120)
-    assert dashboard.status == "complete" and [row["step"] for row in dashboard.history] == list(range(1, 13))
+    assert dashboard.status == "complete" and [row["step"] for row in dashboard.history] == [4, 8, 12]  # base schedule
     assert dashboard.samples.value != placeholder_samples and dashboard.curves.value != empty_curves
     assert dashboard.progress.value == 12 and "complete: step 12/12 | FID" in dashboard.message.value
     assert json.loads((dashboard.run_dir / "meta.json").read_text())["status"] == "complete"
@@ -181,6 +229,30 @@ def test_dashboard_stop_saves_and_start_resumes(tiny_config):
     assert dashboard.history[: len(before)] == before  # continued, not restarted
     assert [row["step"] for row in dashboard.history] == list(range(15, 301, 15))
     assert json.loads((dashboard.run_dir / "meta.json").read_text())["status"] == "complete"
+
+
+def test_dashboard_controls_p_the_strengths_and_the_seed(tiny_config):
+    dashboard = training_dashboard(tiny_config(seed=8))
+    dashboard.settings["p"].value = 0.5
+    dashboard.settings["cutout_ratio"].value = 0.25
+    dashboard.settings["seed"].value = 9
+    config = dashboard.config()
+    assert (config.p, config.cutout_ratio, config.seed) == (0.5, 0.25, 9)
+    assert "Not trained yet with these settings" in dashboard.message.value
+
+
+def test_dashboard_opens_on_the_finished_run_of_its_settings(tiny_config):
+    run = cached_train(tiny_config(seed=10, strategy="diffaugment"), progress=False)
+    dashboard = training_dashboard(tiny_config(seed=10))
+    assert dashboard.history == [] and "Not trained yet" in dashboard.message.value
+    empty_curves, placeholder = dashboard.curves.value, dashboard.samples.value
+    assert empty_curves == widgets.curves_png([]) and placeholder == widgets.samples_placeholder_png()
+    dashboard.strategy.value = "diffaugment"  # the cached run's settings: drawn at once, nothing trains
+    assert dashboard.history == run.history and not dashboard.running
+    assert dashboard.curves.value != empty_curves and dashboard.samples.value != placeholder
+    assert f"From the cache ({run.path.name})" in dashboard.message.value and "step 12/12" in dashboard.message.value
+    reopened = training_dashboard(tiny_config(seed=10, strategy="diffaugment"))
+    assert reopened.history == run.history and reopened.progress.value == 12
 
 
 def test_dashboard_shows_a_bad_policy_and_starts_nothing(tiny_config):
@@ -213,12 +285,18 @@ def test_dashboard_reports_an_error_in_the_training_thread(tiny_config, monkeypa
 def test_comparison_lists_saved_runs_with_their_final_numbers(tiny_config):
     first = cached_train(tiny_config(seed=5), progress=False)
     second = cached_train(tiny_config(seed=5, strategy="diffaugment"), progress=False)
-    comparison = run_comparison()
+    comparison = run_comparison(selected=[first, second])
     labels = [label for label, _ in comparison.selector.options]
-    assert f"{first.path.name} (complete)" in labels and f"{second.path.name} (complete)" in labels
+    assert "baseline (no T), 64 images, seed 5 (complete)" in labels
+    assert "DiffAugment, 64 images, T = color,translation,cutout, seed 5 (complete)" in labels
     assert WIDGET_VIEW in comparison._repr_mimebundle_()
+    assert {run.path for run in comparison.chosen()} == {first.path, second.path}  # pre-selected
 
-    comparison.selector.value = tuple(i for i, run in enumerate(comparison.runs) if run.path in (first.path, second.path))
+    mean_of_last_three = sum(row["fid"] for row in first.history[-3:]) / 3
+    assert "Metrics: mean of the last 3 evaluations." in comparison.table.value
+    assert f"{mean_of_last_three:.4g}" in comparison.table.value
+    comparison.statistic.value = "final"
+    assert "Metrics: final value (last evaluation)." in comparison.table.value
     assert f"{first.history[-1]['fid']:.4g}" in comparison.table.value
     assert f"{second.history[-1]['fid']:.4g}" in comparison.table.value
     assert len(comparison.grids.children) == 2
@@ -226,18 +304,58 @@ def test_comparison_lists_saved_runs_with_their_final_numbers(tiny_config):
     comparison.metric.value = "d_gap"
     assert comparison.curves.value != fid_curves
 
-    third = cached_train(tiny_config(seed=6), progress=False)
+    cached_train(tiny_config(seed=6), progress=False)
     comparison.refresh_button.click()
-    assert f"{third.path.name} (complete)" in [label for label, _ in comparison.selector.options]
+    assert "baseline (no T), 64 images, seed 6 (complete)" in [label for label, _ in comparison.selector.options]
     assert len(comparison.chosen()) == 2  # the chosen runs stay chosen
 
 
 def test_comparison_table_and_an_empty_choice(tiny_config):
     run = cached_train(tiny_config(seed=7, strategy="reals_only", policy="translation"), progress=False)
     table = comparison_table_html([run])
-    for text in (run.path.name, "reals_only", "translation", "12/12", "complete", "FID", f"{run.history[-1]['kid']:.4g}"):
+    described = "T on reals only, 64 images, T = translation, seed 7"
+    kid = sum(row["kid"] for row in run.history[-3:]) / 3
+    for text in (run.path.name, described, "12/12", "complete", "FID", f"{kid:.4g}"):
         assert text in table
     comparison = run_comparison(runs=[run])
     assert len(comparison.selector.options) == 1
     comparison.selector.value = ()
     assert "No saved runs chosen" in comparison.table.value and comparison.grids.children == ()
+
+
+def test_run_description_names_a_run_in_words(tiny_config):
+    assert run_description(tiny_config(strategy="diffaugment", seed=2)) == \
+        "DiffAugment, 64 images, T = color,translation,cutout, seed 2"
+    weaker = tiny_config(strategy="diffaugment", policy="translation,cutout", cutout_ratio=0.25, p=0.3, ada_target=0.6)
+    assert run_description(weaker) == ("DiffAugment, 64 images, T = translation,cutout, probability p 0.3, "
+                                       "cutout ratio 0.25, ADA target 0.6, seed 0")
+    assert run_description(tiny_config(n_train=None, fraction=0.2)) == "baseline (no T), 20% of the data, seed 0"
+    history = [{"step": s, "fid": float(s)} for s in (1, 2, 3, 4)]
+    assert run_statistic(history, "fid", "final") == 4.0 and run_statistic(history, "fid") == 3.0
+    assert run_statistic(history, "kid") is None
+
+
+def test_formulas_html_shows_the_packages_source_beside_a_picture():
+    from diffaug_lessons import augment
+
+    images = preview_images("shapes", 2, 16)
+    examples = {"brightness": (torch.tensor([0.4, -0.4]),), "translation": (torch.tensor([1, -2]), torch.tensor([0, 3])),
+                "cutout": (torch.tensor([4, 15]), torch.tensor([4, 0]), 8, 8)}
+    page = widgets.formulas_html(images, examples)
+    assert page.count("<tr class='diffaug-formula'") == 3 and page.count("data:image/png;base64,") == 3
+    assert html.escape(inspect.getsource(augment.translation)) in page  # the package's code, not a copy
+    assert "bottom: cutout(x, [4, 15]; [4, 0]; 8; 8)" in page
+    with pytest.raises(ValueError, match="unknown op 'flip'; choose from brightness"):
+        widgets.formulas_html(images, {"flip": ()})
+
+
+def test_comparison_leaves_out_runs_still_training(tiny_config):
+    run = cached_train(tiny_config(seed=11), progress=False)
+    assert "baseline (no T), 64 images, seed 11 (complete)" in [label for label, _ in run_comparison().selector.options]
+    run.mark("running")  # as another process training it would leave it
+    try:
+        labels = [label for label, _ in run_comparison().selector.options]
+        assert not any("seed 11" in label for label in labels)
+        assert any("seed 11" in label for label, _ in run_comparison(runs=[run]).selector.options)  # asked for: shown
+    finally:
+        run.mark("complete")
