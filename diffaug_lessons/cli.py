@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reproduce_parser.add_argument("--steps", type=int, help="training steps per run (default: preset's)")
     reproduce_parser.add_argument("--out", type=Path, default=Path("report"), help="report folder (default report/)")
+    reproduce_parser.add_argument("--seeds", type=int, default=1,
+                                  help="seeds per setting (0, 1, ...); the report gives mean ± spread and counts")
     reproduce_parser.add_argument("--retrain", action="store_true", help="retrain runs found in the cache")
 
     commands.add_parser("runs", help="list the saved runs in the cache")
@@ -151,7 +153,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
     report = reproduce(
         preset=args.preset, dataset=args.dataset, amounts=args.amounts, steps=args.steps, out=args.out,
-        retrain=args.retrain,
+        retrain=args.retrain, seeds=args.seeds,
     )
     print(report.read_text())
     return 0

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -145,13 +146,31 @@ def parse_amount(amount: str | int | None) -> dict[str, Any]:
         ) from None
 
 
+def spread(values: Sequence[float], digits: int = 1) -> str:
+    """'mean ± standard deviation' over seeds (just the value for one seed)."""
+    values = [float(v) for v in values]
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
 @dataclass
 class GridResult:
-    configs: dict[tuple[str, str], TrainConfig]
-    runs: dict[tuple[str, str], Any]  # runs.Run
+    """The runs of a grid, keyed by (strategy, amount, seed)."""
 
-    def summary(self, strategy: str, amount: str) -> dict[str, float]:
-        return summarise(self.runs[(strategy, amount)].history)
+    configs: dict[tuple[str, str, int], TrainConfig]
+    runs: dict[tuple[str, str, int], Any]  # runs.Run
+    seeds: tuple[int, ...] = (0,)
+
+    def summary(self, strategy: str, amount: str, seed: int) -> dict[str, float]:
+        """The averaged last evaluations of one run (see :func:`summarise`)."""
+        return summarise(self.runs[(strategy, amount, seed)].history)
+
+    def summaries(self, strategy: str, amount: str) -> list[dict[str, float]]:
+        """:meth:`summary` for every seed, in seed order."""
+        return [self.summary(strategy, amount, seed) for seed in self.seeds]
 
 
 def run_grid(
@@ -159,18 +178,25 @@ def run_grid(
     amounts: Sequence[str] = ("100",),
     preset: str | None = None,
     retrain: bool = False,
+    seeds: int | Sequence[int] = 1,
     **overrides: Any,
 ) -> GridResult:
-    """Train (or load from the cache) every strategy x amount ('all', '20%', '100') with the preset's settings."""
-    from .runs import cached_train
+    """Train (or load from the cache) every strategy x amount ('all', '20%', '100') x seed.
 
-    configs, runs = {}, {}
-    for amount in amounts:
-        for strategy in strategies:
-            config = lesson_config(preset, strategy=strategy, **parse_amount(amount), **overrides)
-            configs[(strategy, amount)] = config
-            runs[(strategy, amount)] = cached_train(config, retrain=retrain)
-    return GridResult(configs, runs)
+    ``seeds``: how many (seeds 0, 1, ...) or which. A seed changes everything random in a run: the
+    training subset, the held-out set, the initial weights, the batches and T's draws. Runs missing
+    from the cache train side by side (:func:`diffaug_lessons.runs.train_many`).
+    """
+    from .runs import train_many
+
+    chosen = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
+    if not chosen or any(isinstance(seed, bool) or not isinstance(seed, int) or seed < 0 for seed in chosen):
+        raise ValueError(f"seeds must be a positive count or a list of seeds >= 0; got {seeds!r}")
+    configs = {
+        (strategy, amount, seed): lesson_config(preset, strategy=strategy, seed=seed, **parse_amount(amount), **overrides)
+        for amount in amounts for strategy in strategies for seed in chosen
+    }
+    return GridResult(configs, train_many(configs, retrain=retrain), chosen)
 
 
 def _amount_label(config: TrainConfig, total: int) -> str:
@@ -187,11 +213,12 @@ def reproduce(
     steps: int | None = None,
     out: str | Path = "report",
     retrain: bool = False,
+    seeds: int = 1,
 ) -> Path:
-    """Train the four strategies at each amount and write ``out/report.md`` with figures.
+    """Train the four strategies at each amount over ``seeds`` seeds and write ``out/report.md``.
 
-    Returns the report's path. The report states, with numbers, whether each of the paper's
-    four findings shows in these runs.
+    Returns the report's path. Each number is a mean ± standard deviation over the seeds, and each of
+    the paper's four findings is stated with the count of seeds in which it holds ("in 3 of 3 seeds").
     """
     import matplotlib
 
@@ -207,81 +234,95 @@ def reproduce(
     overrides: dict[str, Any] = {"dataset": dataset}
     if steps is not None:
         overrides["steps"] = steps
-    grid = run_grid(STRATEGIES, chosen, preset, retrain, **overrides)
+    grid = run_grid(STRATEGIES, chosen, preset, retrain, seeds, **overrides)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    first = grid.configs[(STRATEGIES[0], chosen[0])]
+    first = grid.configs[(STRATEGIES[0], chosen[0], grid.seeds[0])]
     pool = len(load_split(first.replace(n_train=None, fraction=None))[0])
+    n_seeds = len(grid.seeds)
 
+    command = f"python -m diffaug_lessons reproduce --preset {preset_name} --dataset {dataset}"
+    command += f" --amounts {' '.join(chosen)}" + (f" --steps {steps}" if steps else "") + f" --seeds {n_seeds}"
     lines = [
         "# DiffAugment lessons: reproduction report",
         "",
-        f"Command: `python -m diffaug_lessons reproduce --preset {preset_name} --dataset {dataset}`"
-        + (f" --steps {steps}" if steps else ""),
+        f"Command: `{command}`",
         f"Dataset {dataset} at {first.resolution}px, {first.steps} steps per run, policy `{first.policy}`, "
-        f"held-out reals: {first.n_heldout}.",
+        f"held-out reals: {first.n_heldout}; {n_seeds} seed(s) ({', '.join(map(str, grid.seeds))}). Each number is "
+        "the mean of the last three evaluations of a run" + (", then mean ± standard deviation over the seeds." if
+                                                               n_seeds > 1 else "."),
         "",
-        "| training images | strategy | FID | KID | D acc. train reals | D acc. held-out reals | D acc. G(z) "
+        "| training images | strategy | FID | KID (x10^3) | D acc. train reals | D acc. held-out reals | D acc. G(z) "
         "| D acc. T(G(z)) | cutout-like patches |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    patches: dict[tuple[str, int | None], float] = {}
+    cut = int(first.resolution * first.cutout_ratio + 0.5)
+    patches: dict[tuple[str, str], list[float]] = {}
     for amount in chosen:
         for strategy in STRATEGIES:
-            run = grid.runs[(strategy, amount)]
-            s = grid.summary(strategy, amount)
-            samples = run.generator()(torch.randn(500, first.z_dim, generator=torch.Generator().manual_seed(7)))
-            cut = int(first.resolution * first.cutout_ratio + 0.5)
-            patches[(strategy, amount)] = artifact_measures(samples, cut)["cutout_patches"]
-            label = _amount_label(grid.configs[(strategy, amount)], pool)
-            lines.append(
-                f"| {label} | {STRATEGY_LABELS[strategy]} | {s['fid']:.1f} | {s['kid']:.3f} | "
-                f"{s['acc_train']:.2f} | {s['acc_heldout']:.2f} | {s['acc_fake']:.2f} | {s['acc_fake_aug']:.2f} | "
-                f"{patches[(strategy, amount)]:.2f} |"
-            )
+            patches[(strategy, amount)] = [
+                artifact_measures(_samples(grid.runs[(strategy, amount, seed)], 500, first.z_dim), cut)["cutout_patches"]
+                for seed in grid.seeds
+            ]
+            rows = grid.summaries(strategy, amount)
+            label = _amount_label(grid.configs[(strategy, amount, grid.seeds[0])], pool)
+            cells = [spread([r["fid"] for r in rows]), spread([1000 * r["kid"] for r in rows])]
+            cells += [spread([r[k] for r in rows], 2) for k in ("acc_train", "acc_heldout", "acc_fake", "acc_fake_aug")]
+            cells.append(spread(patches[(strategy, amount)], 2))
+            lines.append(f"| {label} | {STRATEGY_LABELS[strategy]} | " + " | ".join(cells) + " |")
 
     smallest = chosen[-1]
-    base, diff = grid.summary("none", smallest), grid.summary("diffaugment", smallest)
-    d_only = grid.summary("d_only", smallest)
+    base, diff = grid.summaries("none", smallest), grid.summaries("diffaugment", smallest)
+    d_only = grid.summaries("d_only", smallest)
+    gap = [b["acc_train"] - b["acc_heldout"] for b in base]
+    diff_gap = [d["acc_train"] - d["acc_heldout"] for d in diff]
+    reals_patches, base_patches = patches[("reals_only", smallest)], patches[("none", smallest)]
+    d_only_split = [d["acc_fake_aug"] - d["acc_fake"] for d in d_only]
     checks = [
-        ("D overfits: accuracy on training reals above held-out reals (baseline, smallest amount)",
-         base["acc_train"] - base["acc_heldout"] > 0.2,
-         f"{base['acc_train']:.2f} vs {base['acc_heldout']:.2f}"),
-        ("DiffAugment narrows that gap",
-         diff["acc_train"] - diff["acc_heldout"] < base["acc_train"] - base["acc_heldout"],
-         f"gap {diff['acc_train'] - diff['acc_heldout']:.2f} vs baseline {base['acc_train'] - base['acc_heldout']:.2f}"),
+        ("D overfits: accuracy on training reals above held-out reals by > 0.2 (baseline)",
+         [g > 0.2 for g in gap], "gap " + ", ".join(f"{g:.2f}" for g in gap)),
+        ("DiffAugment narrows that gap", [d < g for d, g in zip(diff_gap, gap)],
+         "gap " + ", ".join(f"{d:.2f} vs {g:.2f}" for d, g in zip(diff_gap, gap))),
         ("T on reals only paints cutout-like patches into G's samples",
-         patches[("reals_only", smallest)] > patches[("none", smallest)] + 0.1,
-         f"{patches[('reals_only', smallest)]:.2f} of samples vs baseline {patches[('none', smallest)]:.2f}"),
-        ("T in the D step only: D right on T(G(z)), wrong on G(z)",
-         d_only["acc_fake_aug"] - d_only["acc_fake"] > 0.3,
-         f"{d_only['acc_fake_aug']:.2f} on T(G(z)) vs {d_only['acc_fake']:.2f} on G(z)"),
-        ("DiffAugment's FID and KID beat the baseline's (smallest amount)",
-         diff["fid"] < base["fid"] and diff["kid"] < base["kid"],
-         f"FID {diff['fid']:.1f} vs {base['fid']:.1f}, KID {diff['kid']:.3f} vs {base['kid']:.3f}"),
+         [r > b + 0.1 for r, b in zip(reals_patches, base_patches)],
+         ", ".join(f"{r:.2f} vs {b:.2f}" for r, b in zip(reals_patches, base_patches)) + " of samples (baseline second)"),
+        ("T in the D step only: D right on T(G(z)), wrong on G(z) (split > 0.3)", [v > 0.3 for v in d_only_split],
+         ", ".join(f"{d['acc_fake_aug']:.2f} on T(G(z)) vs {d['acc_fake']:.2f} on G(z)" for d in d_only)),
+        ("DiffAugment's FID and KID beat the baseline's",
+         [d["fid"] < b["fid"] and d["kid"] < b["kid"] for d, b in zip(diff, base)],
+         "FID " + ", ".join(f"{d['fid']:.1f} vs {b['fid']:.1f}" for d, b in zip(diff, base))),
     ]
-    lines += ["", f"## The paper's findings at {_amount_label(grid.configs[('none', smallest)], pool)} training images", ""]
-    lines += [f"- [{'x' if ok else ' '}] {text}: {numbers}" for text, ok, numbers in checks]
+    lines += ["", f"## The paper's findings at {_amount_label(grid.configs[('none', smallest, grid.seeds[0])], pool)} "
+              "training images, seed by seed", ""]
+    for text, holds, numbers in checks:
+        count = sum(holds)
+        mark = "x" if count == n_seeds else ("~" if count else " ")
+        lines.append(f"- [{mark}] {text}: in {count} of {n_seeds} seeds ({numbers})")
 
+    seed = grid.seeds[0]
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
     for ax, strategy in zip(axes, STRATEGIES):
-        plot_d_outputs(grid.runs[(strategy, smallest)].history, ax, STRATEGY_LABELS[strategy])
+        plot_d_outputs(grid.runs[(strategy, smallest, seed)].history, ax, STRATEGY_LABELS[strategy])
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "d_outputs.png", dpi=100)
     plt.close(fig)
-    grids = {STRATEGY_LABELS[s]: grid.runs[(s, smallest)].generator()(
-        torch.randn(64, first.z_dim, generator=torch.Generator().manual_seed(7))) for s in STRATEGIES}
-    fig = show_grids(grids)
+    fig = show_grids({STRATEGY_LABELS[s]: _samples(grid.runs[(s, smallest, seed)], 64, first.z_dim) for s in STRATEGIES})
     fig.savefig(out / "samples.png", dpi=100)
     plt.close(fig)
     lines += [
-        "", "![D outputs](d_outputs.png)", "", "![samples](samples.png)", "",
+        "", f"Figures: seed {seed}.", "", "![D outputs](d_outputs.png)", "", "![samples](samples.png)", "",
         f"Wall time of this command: {time.perf_counter() - started:.0f} s (cached runs load instantly).",
     ]
     report = out / "report.md"
     report.write_text("\n".join(lines) + "\n")
     return report
+
+
+def _samples(run: Any, n: int, z_dim: int) -> Tensor:
+    """``n`` samples of a run's generator from a fixed z (the same z for every run)."""
+    with torch.no_grad():
+        return run.generator()(torch.randn(n, z_dim, generator=torch.Generator().manual_seed(7)))
 
 
 def _preset_name() -> str:

@@ -1,5 +1,7 @@
 """Artifact measures and the reproduce report."""
 
+import re
+
 import pytest
 import torch
 
@@ -13,6 +15,8 @@ from diffaug_lessons.experiments import (
     nearest_rotation,
     parse_amount,
     reproduce,
+    run_grid,
+    spread,
     summarise,
 )
 
@@ -79,6 +83,28 @@ def test_reproduce_writes_a_report_with_the_four_findings(tmp_path):
         assert strategy in text
     assert text.count("- [") == 5  # one line per finding, ticked or not, with its numbers
     assert (tmp_path / "report" / "samples.png").exists() and (tmp_path / "report" / "d_outputs.png").exists()
+
+
+def test_reproduce_over_seeds_gives_spreads_and_counts_from_every_seed(tmp_path):
+    report = reproduce(preset="quick", amounts=["64"], steps=6, out=tmp_path / "report", seeds=2)
+    text = report.read_text()
+    assert "--seeds 2" in text and "2 seed(s) (0, 1)" in text
+    table = [line for line in text.splitlines() if line.startswith("| 64 (")]
+    assert len(table) == 4 and all(line.count(" ± ") == 7 for line in table)
+    findings = [line for line in text.splitlines() if line.startswith("- [")]
+    assert len(findings) == 5 and all(re.search(r"in [012] of 2 seeds", line) for line in findings)
+    # the spread comes from the two runs themselves
+    grid = run_grid(["none"], ["64"], "quick", seeds=2, steps=6)
+    fids = [row["fid"] for row in grid.summaries("none", "64")]
+    assert fids[0] != fids[1]
+    assert spread(fids) in table[0]
+
+
+def test_spread_and_seed_checks():
+    assert spread([1.0]) == "1.0"
+    assert spread([1.0, 3.0]) == "2.0 ± 1.4"
+    with pytest.raises(ValueError, match="seeds must be a positive count"):
+        run_grid(["none"], ["64"], "quick", seeds=0)
 
 
 def test_nearest_rotation_finds_quarter_turns():
