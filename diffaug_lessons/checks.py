@@ -170,6 +170,14 @@ def _values(*rows: Sequence[float], integer: bool = False) -> list[Tensor]:
     return [torch.tensor(row, dtype=dtype) for row in rows]
 
 
+def _scaled_about_mean(mean_dims: tuple[int, ...]) -> Callable[[Tensor, Tensor], Tensor]:
+    """(x - m) * factor + m with m the mean over ``mean_dims``: saturation and contrast, and their mix-ups."""
+    def scaled(x: Tensor, factor: Tensor) -> Tensor:
+        mean = x.mean(dim=mean_dims, keepdim=True)
+        return (x - mean) * factor.view(-1, 1, 1, 1) + mean
+    return scaled
+
+
 def brightness_verdict(student_fn: Callable[[Tensor, Tensor], Tensor]) -> Verdict:
     """The verdict of :func:`check_brightness` (without displaying it)."""
     x = _test_images()
@@ -190,17 +198,11 @@ def saturation_verdict(student_fn: Callable[[Tensor, Tensor], Tensor]) -> Verdic
     x = _test_images()
     cases = [_Case((factor,), lambda i, f=factor: f"factor {f[i]:.2f}") for factor in _values([0.0, 1.7, 1.0], [0.4, 1.2, 1.9])]
 
-    def about(mean_dims: tuple[int, ...]) -> Callable[[Tensor, Tensor], Tensor]:
-        def wrong(x: Tensor, factor: Tensor) -> Tensor:
-            mean = x.mean(dim=mean_dims, keepdim=True)
-            return (x - mean) * factor.view(-1, 1, 1, 1) + mean
-        return wrong
-
     mistakes = [
-        (about((2, 3)), "you took the mean of each channel over the image; saturation uses, at each pixel, the mean "
+        (_scaled_about_mean((2, 3)), "you took the mean of each channel over the image; saturation uses, at each pixel, the mean "
                         "over its channels: x.mean(dim=1, keepdim=True)"),
-        (about((1, 2, 3)), "you took the mean of the whole image (that is contrast); saturation uses, at each pixel, "
-                           "the mean over its channels: x.mean(dim=1, keepdim=True)"),
+        (_scaled_about_mean((1, 2, 3)), "you took the mean of the whole image (that is contrast); saturation uses, "
+                                        "at each pixel, the mean over its channels: x.mean(dim=1, keepdim=True)"),
         (lambda x, factor: x * factor.view(-1, 1, 1, 1), "you scaled x itself; scale its distance to the pixel's "
                                                          "channel mean m: (x - m) * factor + m"),
     ]
@@ -218,18 +220,12 @@ def contrast_verdict(student_fn: Callable[[Tensor, Tensor], Tensor]) -> Verdict:
     x = _test_images()
     cases = [_Case((factor,), lambda i, f=factor: f"factor {f[i]:.2f}") for factor in _values([0.5, 1.4, 1.0], [0.8, 1.1, 1.49])]
 
-    def about(mean_dims: tuple[int, ...]) -> Callable[[Tensor, Tensor], Tensor]:
-        def wrong(x: Tensor, factor: Tensor) -> Tensor:
-            mean = x.mean(dim=mean_dims, keepdim=True)
-            return (x - mean) * factor.view(-1, 1, 1, 1) + mean
-        return wrong
-
     mistakes = [
-        (about((2, 3)), "you took the mean of each channel separately; contrast uses one mean per image, over "
+        (_scaled_about_mean((2, 3)), "you took the mean of each channel separately; contrast uses one mean per image, over "
                         "C, H and W: x.mean(dim=(1, 2, 3), keepdim=True)"),
-        (about((1,)), "you took the per-pixel channel mean (that is saturation); contrast uses one mean per image, "
+        (_scaled_about_mean((1,)), "you took the per-pixel channel mean (that is saturation); contrast uses one mean per image, "
                       "over C, H and W: x.mean(dim=(1, 2, 3), keepdim=True)"),
-        (about((0, 1, 2, 3)), "you took one mean over the whole batch; each image has its own mean: "
+        (_scaled_about_mean((0, 1, 2, 3)), "you took one mean over the whole batch; each image has its own mean: "
                               "x.mean(dim=(1, 2, 3), keepdim=True)"),
         (lambda x, factor: x * factor.view(-1, 1, 1, 1), "you scaled x itself; scale its distance to the image "
                                                          "mean m: (x - m) * factor + m"),
