@@ -2,7 +2,8 @@
 
 - FID and KID come from torchmetrics (maintained, offline, accepts any feature network).
 - Features: for the embedded datasets a small classifier trained once on that dataset
-  (seeded, cached under ``settings.home()``); for CIFAR and image folders NVIDIA's
+  (seeded, cached under ``settings.home()``); for the faces a face vs non-face network
+  (:mod:`diffaug_lessons.face_features`); for CIFAR and image folders NVIDIA's
   TorchScript Inception (``inception-2015-12-05.pt``), downloaded once, or taken from
   the path in ``DIFFAUG_LESSONS_INCEPTION``.
 - ``discriminator_report``: D's mean output and accuracy on a set of images; the gap
@@ -32,6 +33,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from . import settings
 from .atomic import atomic_save_torch
+from .face_features import face_feature_network
 
 Tensor = torch.Tensor
 
@@ -86,6 +88,8 @@ def train_feature_classifier(images: Tensor, labels: Tensor, epochs: int = 15, s
 
 def feature_network(dataset: str, resolution: int) -> nn.Module:
     """The feature network for FID/KID on ``dataset`` at ``resolution`` (cached after first use)."""
+    if dataset == "faces":
+        return face_feature_network(resolution)
     if dataset not in EMBEDDED_DATASETS:
         return InceptionFeatures()
     from .data import load_dataset
