@@ -29,7 +29,7 @@ from torch import nn
 
 from . import settings
 from .atomic import atomic_save_torch
-from .data import lfw_subset
+from .data import faces, lfw_subset
 from .errors import check_choice
 
 Tensor = torch.Tensor
@@ -182,3 +182,17 @@ def degrade(images: Tensor, kind: str, strength: float, seed: int = 0) -> Tensor
     if function is blur:
         strength = strength * images.shape[-1] / 16
     return function(images.float(), strength, torch.Generator().manual_seed(seed))
+
+
+def reference_sets(resolution: int, n_samples: int) -> dict[str, Tensor]:
+    """Two sets of real faces to score like a generator's samples, (n_samples, 1, res, res) each.
+
+    "the training faces themselves": what a generator that copies its training set scores (FID about
+    0: why the 100-shot protocol needs a memorisation check). "the training faces flipped": real faces
+    that are not the training images, the "good" end of the scale for a generator that does not copy.
+    Each face is repeated (in order) to make ``n_samples``, the count the runs are scored at: FID
+    depends on it.
+    """
+    reals = faces(resolution).images
+    repeated = reals.repeat(-(-n_samples // len(reals)), 1, 1, 1)[:n_samples]
+    return {"the training faces themselves": repeated, "the training faces flipped": repeated.flip(3)}

@@ -280,3 +280,22 @@ def memorisation(samples: Tensor, train_images: Tensor, heldout_images: Tensor) 
     heldout_d, _ = nearest_neighbours(heldout_images, train_images)
     s, h = sample_d.median().item(), heldout_d.median().item()
     return Memorisation(s, h, s / h if h > 0 else float("nan"))
+
+
+@torch.no_grad()
+def nearest_other_distances(images: Tensor, with_mirrors: bool = True) -> Tensor:
+    """For each image of a set, the L2 distance to its nearest *other* image of the same set: (N,).
+
+    The yardstick of the 100-shot memorisation check, where no held-out images exist: a generated
+    sample that sits much closer to a training image than the training images sit to each other is
+    a copy. with_mirrors: the others' mirror images count as candidates too (not an image's own
+    mirror), for runs whose reals were flipped during training.
+    """
+    flat = images.flatten(1).float()
+    distances = torch.cdist(flat, flat)
+    distances.fill_diagonal_(float("inf"))
+    if with_mirrors:
+        to_mirrors = torch.cdist(flat, images.flip(3).flatten(1).float())
+        to_mirrors.fill_diagonal_(float("inf"))
+        distances = torch.minimum(distances, to_mirrors)
+    return distances.min(dim=1).values
