@@ -103,3 +103,4 @@ def test_the_faces_ship_inside_scikit_image():
     import skimage.data
 
     assert Path(skimage.data.__file__).parent.joinpath("lfw_subset.npy").exists()
+
