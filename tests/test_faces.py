@@ -104,3 +104,15 @@ def test_the_faces_ship_inside_scikit_image():
 
     assert Path(skimage.data.__file__).parent.joinpath("lfw_subset.npy").exists()
 
+
+
+def test_nearest_other_distances_skip_the_image_itself_and_its_own_mirror():
+    from diffaug_lessons.metrics import nearest_other_distances
+
+    x = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    far = torch.full((1, 1, 2, 2), 5.0)
+    pair = torch.cat([x, x.flip(3), far])  # the second image is the first one mirrored
+    assert nearest_other_distances(pair).tolist()[:2] == [0.0, 0.0]
+    assert nearest_other_distances(pair, with_mirrors=False)[0] == pytest.approx(2**0.5)
+    symmetric = torch.cat([torch.ones(1, 1, 2, 2), far])  # equal to its own mirror: that must not count
+    assert nearest_other_distances(symmetric)[0] == pytest.approx(8.0)
