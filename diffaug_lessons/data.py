@@ -1,11 +1,13 @@
 """Datasets for the lessons: every loader returns an :class:`ImageSet` of NCHW images in [-1, 1].
 
-Two small datasets need no download: ``digits`` (scikit-learn's 1,797 handwritten 8x8 digits) and
-``shapes`` (coloured shapes drawn on the fly). The paper's CIFAR-10 and CIFAR-100 are fetched once
-from the dataset authors' site into :func:`diffaug_lessons.settings.data_dir`, checked against a fixed
-MD5, read straight from the tarball and cached as ``.npz``. ``folder`` reads any folder of images, e.g.
-the 100-shot sets. :func:`train_heldout_split` makes the paper's fixed partial-data subsets (10%, 20%,
-...) and a held-out set that stays the same whichever subset is trained on.
+Three small datasets need no download: ``digits`` (scikit-learn's 1,797 handwritten 8x8 digits),
+``shapes`` (coloured shapes drawn on the fly) and ``faces`` (the 100 face photographs of the Labeled
+Faces in the Wild subset that scikit-image bundles: the paper's 100-shot setting on real photos).
+The paper's CIFAR-10 and CIFAR-100 are fetched once from the dataset authors' site into
+:func:`diffaug_lessons.settings.data_dir`, checked against a fixed MD5, read straight from the
+tarball and cached as ``.npz``. ``folder`` reads any folder of images, e.g. the 100-shot sets.
+:func:`train_heldout_split` makes the paper's fixed partial-data subsets (10%, 20%, ...) and a
+held-out set that stays the same whichever subset is trained on.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from .download import DownloadError
 from .errors import check_choice
 from .settings import data_dir
 
-DATASETS = ("digits", "shapes", "cifar10", "cifar100", "folder")
+DATASETS = ("digits", "shapes", "faces", "cifar10", "cifar100", "folder")
 SPLITS = ("train", "test")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 SHAPE_KINDS = ("circle", "square", "triangle", "ring", "cross")
@@ -99,8 +101,8 @@ def load_dataset(
 ) -> ImageSet:
     """Load one of :data:`DATASETS` by name.
 
-    resolution: output side in pixels (a power of two); None keeps each dataset's default (digits and
-    shapes 16, CIFAR 32, folder 64). split: "train" or "test" (only CIFAR has a test split; hold images
+    resolution: output side in pixels (a power of two); None keeps each dataset's default (digits,
+    shapes and faces 16, CIFAR 32, folder 64). split: "train" or "test" (only CIFAR has a test split; hold images
     out of the others with :func:`train_heldout_split`). path: the folder for "folder", or where the
     CIFAR tarballs live (default: ``settings.data_dir()``). download: fetch missing CIFAR files.
     """
@@ -120,7 +122,7 @@ def load_dataset(
         if path is None:
             raise ValueError("dataset 'folder' needs path=<a folder of images>")
         return image_folder(path, 64 if resolution is None else resolution)
-    loader = digits if name == "digits" else shapes
+    loader = {"digits": digits, "shapes": shapes, "faces": faces}[name]
     return loader() if resolution is None else loader(resolution)
 
 
@@ -162,6 +164,35 @@ def digits(resolution: int = 16) -> ImageSet:
     bunch = load_digits()
     images = torch.from_numpy(bunch.images).float().unsqueeze(1) / 8 - 1
     return ImageSet(_resize(images, resolution), torch.from_numpy(bunch.target).long(), "digits")
+
+
+N_FACES = 100  # lfw_subset(): the first 100 of its 200 crops are faces, the other 100 are not
+
+
+def lfw_subset(resolution: int = 16) -> ImageSet:
+    """All 200 crops of scikit-image's LFW subset: (200, 1, resolution, resolution), label 1 = face, 0 = not.
+
+    The 25x25 greyscale crops (first 100: faces of random people of Labeled Faces in the Wild; last
+    100: background crops of the same photos) ship inside scikit-image, so nothing is downloaded.
+    Pixels 0..1 map to [-1, 1]; resized bilinearly (antialiased when shrinking, as for every dataset
+    here). resolution: 8, 16, 32 or 64. The non-faces train the faces' feature network
+    (:mod:`diffaug_lessons.face_features`); the GANs only ever see :func:`faces`.
+    """
+    from skimage.data import lfw_subset as load  # imported here: scikit-image is slow to import
+
+    resolution = _check_resolution(resolution, 8, 64)
+    crops = torch.from_numpy(np.asarray(load(), dtype=np.float32)).unsqueeze(1) * 2 - 1
+    labels = (torch.arange(len(crops)) < N_FACES).long()
+    return ImageSet(_resize(crops, resolution), labels, "lfw_subset")
+
+
+def faces(resolution: int = 16) -> ImageSet:
+    """The 100 face photographs of :func:`lfw_subset` (never its non-faces): (100, 1, res, res), labels 0.
+
+    Real photographs for the paper's 100-shot setting. resolution: 8, 16, 32 or 64 (bilinear, from 25x25).
+    """
+    subset = lfw_subset(resolution)
+    return ImageSet(subset.images[:N_FACES], torch.zeros(N_FACES, dtype=torch.int64), "faces")
 
 
 def _inside_triangle(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 - FID and KID come from torchmetrics (maintained, offline, accepts any feature network).
 - Features: for the embedded datasets a small classifier trained once on that dataset
-  (seeded, cached under ``settings.home()``); for CIFAR and image folders NVIDIA's
+  (seeded, cached under ``settings.home()``); for the faces a face vs non-face network
+  (:mod:`diffaug_lessons.face_features`); for CIFAR and image folders NVIDIA's
   TorchScript Inception (``inception-2015-12-05.pt``), downloaded once, or taken from
   the path in ``DIFFAUG_LESSONS_INCEPTION``.
 - ``discriminator_report``: D's mean output and accuracy on a set of images; the gap
@@ -30,6 +31,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from . import settings
 from .atomic import atomic_save_torch
 from .download import DownloadError, fetch_verified, file_digest
+from .face_features import face_feature_network
 
 Tensor = torch.Tensor
 
@@ -86,6 +88,8 @@ def train_feature_classifier(images: Tensor, labels: Tensor, epochs: int = 15, s
 
 def feature_network(dataset: str, resolution: int) -> nn.Module:
     """The feature network for FID/KID on ``dataset`` at ``resolution`` (cached after first use)."""
+    if dataset == "faces":
+        return face_feature_network(resolution)
     if dataset not in EMBEDDED_DATASETS:
         return InceptionFeatures()
     from .data import load_dataset
@@ -259,3 +263,22 @@ def memorisation(samples: Tensor, train_images: Tensor, heldout_images: Tensor) 
     heldout_d, _ = nearest_neighbours(heldout_images, train_images)
     s, h = sample_d.median().item(), heldout_d.median().item()
     return Memorisation(s, h, s / h if h > 0 else float("nan"))
+
+
+@torch.no_grad()
+def nearest_other_distances(images: Tensor, with_mirrors: bool = True) -> Tensor:
+    """For each image of a set, the L2 distance to its nearest *other* image of the same set: (N,).
+
+    The yardstick of the 100-shot memorisation check, where no held-out images exist: a generated
+    sample that sits much closer to a training image than the training images sit to each other is
+    a copy. with_mirrors: the others' mirror images count as candidates too (not an image's own
+    mirror), for runs whose reals were flipped during training.
+    """
+    flat = images.flatten(1).float()
+    distances = torch.cdist(flat, flat)
+    distances.fill_diagonal_(float("inf"))
+    if with_mirrors:
+        to_mirrors = torch.cdist(flat, images.flip(3).flatten(1).float())
+        to_mirrors.fill_diagonal_(float("inf"))
+        distances = torch.minimum(distances, to_mirrors)
+    return distances.min(dim=1).values

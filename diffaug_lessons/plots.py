@@ -98,3 +98,23 @@ def plot_metric(runs: dict[str, Sequence[dict[str, float]]], key: str, ax: Axes,
     if runs:
         ax.legend(fontsize=8)
     return ax
+
+
+def plot_seeds(
+    runs: dict[str, Sequence[Sequence[dict[str, float]]]], key: str, ax: Axes, scale: float = 1.0,
+    ylabel: str | None = None, colors: Sequence[str] = ("tab:red", "tab:blue", "tab:purple", "tab:green"),
+) -> Axes:
+    """One metric over training for several settings, each over seeds: every seed thin, the mean thick,
+    and a band from the lowest to the highest seed. runs: label -> one history per seed. ``scale``
+    multiplies the values (e.g. 1000 for KID in units of 10^-3); ``colors``: one per label, in order."""
+    for (label, histories), color in zip(runs.items(), colors):
+        steps = np.array([row["step"] for row in histories[0]])
+        values = np.array([[row[key] * scale for row in history] for history in histories])
+        for seed_values in values:
+            ax.plot(steps, seed_values, color=color, lw=0.7, alpha=0.5)
+        ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=color, alpha=0.15)
+        ax.plot(steps, values.mean(axis=0), color=color, lw=2, label=f"{label} (mean of {len(values)} seeds)")
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel or key)
+    ax.grid(alpha=0.3)
+    return ax

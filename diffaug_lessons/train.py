@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from . import settings
 from .augment import Strengths, apply, parse_policy, sample_params
-from .data import DATASETS, ImageSet, load_dataset, train_heldout_split
+from .data import DATASETS, N_FACES, ImageSet, load_dataset, train_heldout_split
 from .distributed import Distributed, all_finite
 from .distributed import setup as distributed_setup
 from .errors import check_choice, check_number
@@ -86,7 +86,7 @@ class TrainConfig:
     resolution: int = 16
     n_train: int | None = 100  # training images; or give `fraction` instead
     fraction: float | None = None
-    n_heldout: int = 500  # reals of the same distribution D never trains on
+    n_heldout: int = 500  # reals of the same distribution D never trains on (faces: none, see load_split)
     data_path: str | None = None  # image folder, for dataset="folder"
     flip_reals: bool = False  # random x-flip of reals, applied in every strategy (not part of T)
     # what the lessons vary
@@ -159,6 +159,9 @@ class TrainConfig:
             raise ValueError(f"batch_size {self.batch_size} is larger than the {self.n_train} training images")
         if self.data_path is not None and not isinstance(self.data_path, str):
             raise ValueError(f"data_path must be a folder path (a string); got {self.data_path!r}")
+        if self.dataset == "faces" and self.n_train is not None and self.n_train > N_FACES:
+            raise ValueError(f"dataset 'faces' has {N_FACES} images; n_train must be at most {N_FACES} "
+                             f"(None: all of them); got {self.n_train}")
         if self.dataset == "folder" and not self.data_path:
             raise ValueError("dataset='folder' needs data_path, the folder of images")
 
@@ -283,7 +286,18 @@ def resolve_device(device: str) -> torch.device:
 
 
 def load_split(config: TrainConfig) -> tuple[ImageSet, ImageSet]:
-    """(training subset, held-out reals) for ``config``; they never overlap."""
+    """(training subset, held-out reals) for ``config``; they never overlap, except for ``faces``.
+
+    ``faces`` follows the paper's 100-shot protocol: there is nothing to hold out, so every face
+    trains and the "held-out" set is the training set itself (FID/KID against the training images,
+    ``n_heldout`` unused); D's train/held-out gap is then 0 by construction.
+    """
+    if config.dataset == "faces":
+        faces, _ = train_heldout_split(
+            load_dataset("faces", config.resolution), n_train=config.n_train, fraction=config.fraction, n_heldout=0,
+            seed=config.seed,
+        )
+        return faces, dataclasses.replace(faces, name=f"{faces.name}, also the FID/KID reference (100-shot protocol)")
     if config.dataset in ("cifar10", "cifar100"):
         train_set = load_dataset(config.dataset, config.resolution, split="train")
         test_set = load_dataset(config.dataset, config.resolution, split="test")

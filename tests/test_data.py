@@ -123,7 +123,7 @@ def test_load_dataset_by_name():
 
 
 def test_load_dataset_unknown_name_lists_the_choices():
-    with pytest.raises(ValueError, match="'cifar'.*digits, shapes, cifar10, cifar100, folder") as error:
+    with pytest.raises(ValueError, match="'cifar'.*digits, shapes, faces, cifar10, cifar100, folder") as error:
         load_dataset("cifar")
     assert all(name in str(error.value) for name in DATASETS)
 
