@@ -59,7 +59,7 @@ from .runs import CorruptRunError, Run, list_runs, run_name, runs_dir, train_in_
 from .train import STRATEGIES, WHERE_T_IS_APPLIED, Record, TrainConfig, lesson_config, train_step
 
 PLAYGROUND_OPS = COLOR_OPS + GEOMETRIC_OPS
-PLAYGROUND_DATASETS = ("digits", "shapes")
+PLAYGROUND_DATASETS = ("digits", "shapes", "faces")
 STRENGTH_SLIDERS = {  # Strengths field -> slider label
     "translation_ratio": "translation ratio",
     "cutout_ratio": "cutout ratio",

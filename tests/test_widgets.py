@@ -359,3 +359,10 @@ def test_comparison_leaves_out_runs_still_training(tiny_config):
         assert any("seed 11" in label for label, _ in run_comparison(runs=[run]).selector.options)  # asked for: shown
     finally:
         run.mark("complete")
+
+
+def test_the_playground_offers_the_real_faces():
+    faces = preview_images("faces", 4, 32)
+    assert faces.shape == (4, 1, 32, 32) and -1 <= faces.min() and faces.max() <= 1
+    playground = policy_playground(dataset="faces", resolution=32)
+    assert "faces" in playground.dataset.options
