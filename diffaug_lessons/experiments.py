@@ -127,7 +127,8 @@ def summarise(history: Sequence[dict[str, float]], last: int = 3) -> dict[str, f
 # The grid behind the lessons
 # ---------------------------------------------------------------------------
 
-DEFAULT_AMOUNTS = {"cpu": ("all", "20%", "100"), "gpu": ("all", "20%", "10%"), "quick": ("100",)}
+DEFAULT_AMOUNTS = {"cpu": ("all", "20%", "100"), "gpu": ("all", "20%", "10%"), "quick": ("100",),
+                   "biggan-cifar": ("all", "20%", "10%")}
 
 
 def parse_amount(amount: str | int | None) -> dict[str, Any]:
