@@ -128,7 +128,8 @@ def summarise(history: Sequence[dict[str, float]], last: int = 3) -> dict[str, f
 # The grid behind the lessons
 # ---------------------------------------------------------------------------
 
-DEFAULT_AMOUNTS = {"cpu": ("all", "20%", "100"), "gpu": ("all", "20%", "10%"), "quick": ("100",)}
+DEFAULT_AMOUNTS = {"cpu": ("all", "20%", "100"), "gpu": ("all", "20%", "10%"), "quick": ("100",),
+                   "biggan-cifar": ("all", "20%", "10%")}
 # The 100 faces are already the paper's 100-shot setting: they train whole (lesson 08).
 FACES_AMOUNTS = ("all",)
 

@@ -1,6 +1,10 @@
 """How good are the samples, and is D memorising?
 
 - FID and KID come from torchmetrics (maintained, offline, accepts any feature network).
+- The Inception Score (IS) is computed here from the same network's class probabilities, with the
+  formula and the 10 consecutive splits of the official BigGAN code (:func:`inception_score`), so one
+  weights file serves FID and IS (torchmetrics' IS would load torch-fidelity's copy of the network,
+  a second download, and shuffles the samples before splitting them).
 - Features: for the embedded datasets a small classifier trained once on that dataset
   (seeded, cached under ``settings.home()``); for the faces a face vs non-face network
   (:mod:`diffaug_lessons.face_features`); for CIFAR and image folders NVIDIA's
@@ -68,6 +72,10 @@ class FeatureClassifier(nn.Module):
     def classify(self, x: Tensor) -> Tensor:
         return self.head(self.body(x.float()))
 
+    def class_probabilities(self, x: Tensor) -> Tensor:
+        """Softmax over the dataset's classes (N, n_classes): a classifier-based Inception Score."""
+        return self.classify(x).softmax(dim=1)
+
 
 def train_feature_classifier(images: Tensor, labels: Tensor, epochs: int = 15, seed: int = 0) -> FeatureClassifier:
     """Train a :class:`FeatureClassifier` on (images, labels); deterministic for a seed."""
@@ -126,10 +134,17 @@ class InceptionFeatures(nn.Module):
         self.net = torch.jit.load(str(path), map_location="cpu").eval()
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.net(self._uint8_rgb(x), return_features=True)
+
+    def class_probabilities(self, x: Tensor) -> Tensor:
+        """Softmax over Inception's 1008 classes (N, 1008), without the output layer's bias, as the
+        original Inception Score code (and StyleGAN2-ADA's IS) computes it."""
+        return self.net(self._uint8_rgb(x), no_output_bias=True)
+
+    @staticmethod
+    def _uint8_rgb(x: Tensor) -> Tensor:
         x = ((x.float() + 1) * 127.5).clamp(0, 255).to(torch.uint8)
-        if x.shape[1] == 1:
-            x = x.expand(-1, 3, -1, -1)
-        return self.net(x, return_features=True)
+        return x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x
 
 
 def inception_path(download: bool = True) -> Path:
@@ -170,6 +185,7 @@ class FidKid:
 
     def __init__(self, features: nn.Module, reals: Tensor, kid_subsets: int = 20, kid_subset_size: int = 100) -> None:
         self.device = reals.device
+        self.features = features
         self.kid_subsets, self.kid_subset_size = kid_subsets, min(kid_subset_size, len(reals))
         # Only rank 0 evaluates under torchrun: the metrics must not wait for the other ranks.
         self.fid = FrechetInceptionDistance(feature=features, reset_real_features=False, sync_on_compute=False)
@@ -199,6 +215,36 @@ class FidKid:
             kid_mean, _ = self.kid.compute()
         return float(self.fid.compute()), float(kid_mean)
 
+    @torch.no_grad()
+    def inception_score(self, fakes: Tensor, splits: int = 10) -> tuple[float, float]:
+        """(mean, std) of the Inception Score of ``fakes`` over ``splits`` parts, on the feature network's
+        class probabilities; (nan, nan) for a feature network without them."""
+        if not hasattr(self.features, "class_probabilities"):
+            return float("nan"), float("nan")
+        probabilities = [self.features.class_probabilities(batch) for batch in fakes.to(self.device).split(256)]
+        return inception_score(torch.cat(probabilities), splits)
+
+
+def inception_score(probabilities: Tensor, splits: int = 10) -> tuple[float, float]:
+    """Inception Score exp(E_x KL(p(y|x) || p(y))) of class probabilities (N, classes), rows summing to 1.
+
+    As the official BigGAN code computes it: the N images are cut into ``splits`` consecutive parts of
+    N // splits (the remainder is left out), p(y) is each part's mean, and the result is the mean and the
+    (population) standard deviation of the parts' scores. 1 (every image alike) to the number of classes
+    (each image one sure class, all classes equally often).
+    """
+    if len(probabilities) < splits:
+        raise ValueError(f"the Inception Score needs at least one image per split: {len(probabilities)} images, "
+                         f"{splits} splits")
+    size = len(probabilities) // splits
+    scores = []
+    for part in probabilities.double()[: size * splits].split(size):
+        marginal = part.mean(dim=0, keepdim=True)
+        kl = (torch.xlogy(part, part) - torch.xlogy(part, marginal)).sum(dim=1).mean()
+        scores.append(kl.exp())
+    stacked = torch.stack(scores)
+    return stacked.mean().item(), stacked.std(unbiased=False).item()
+
 
 # ---------------------------------------------------------------------------
 # What D thinks, and memorisation
@@ -213,18 +259,26 @@ class DReport:
     accuracy: float
 
 
+def judge(D: nn.Module, images: Tensor, labels: Tensor | None = None) -> Tensor:
+    """D's logits (N,) on ``images``: D(x) for an unconditional D, D(x, y) for a conditional one."""
+    return D(images) if labels is None else D(images, labels)
+
+
 @torch.no_grad()
 def discriminator_report(
-    D: nn.Module, images: Tensor, is_real: bool, T: Callable[[Tensor], Tensor] | None = None, batch_size: int = 256
+    D: nn.Module, images: Tensor, is_real: bool, T: Callable[[Tensor], Tensor] | None = None, batch_size: int = 256,
+    labels: Tensor | None = None,
 ) -> DReport:
     """D's mean output (sigmoid of the logit, 1 = "real") and accuracy on ``images``.
 
     A real image is judged correctly when D's logit is > 0, a fake when it is < 0.
     With ``T`` the images are augmented first (what D sees during training).
+    labels: the classes (N,) a conditional D judges the images as; None for an unconditional D.
     """
     logits = []
-    for batch in images.split(batch_size):
-        logits.append(D(T(batch) if T is not None else batch).float())
+    label_batches = labels.split(batch_size) if labels is not None else [None] * len(images.split(batch_size))
+    for batch, y in zip(images.split(batch_size), label_batches, strict=True):
+        logits.append(judge(D, T(batch) if T is not None else batch, y).float())
     logit = torch.cat(logits)
     correct = logit > 0 if is_real else logit < 0
     return DReport(torch.sigmoid(logit).mean().item(), correct.float().mean().item())

@@ -4,9 +4,11 @@
   8..64, width configurable, spectral norm optional in D. The CPU lessons use these.
 - ``ResNetGenerator`` / ``ResNetDiscriminator``: the SNGAN/BigGAN-style 32x32 pair for
   GPU CIFAR runs.
+- ``biggan``: the class-conditional BigGAN pair of the paper's CIFAR table, in :mod:`.biggan`.
 
 Generators map z (N, z_dim) to images (N, C, H, W) in [-1, 1] (tanh); discriminators
-map images to one logit per image, shape (N,).
+map images to one logit per image, shape (N,). Every model takes a class label y (N,) as its
+second argument: the conditional ones (CONDITIONAL_ARCHITECTURES) need it, the others accept None.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ import torch
 from torch import nn
 from torch.nn.utils import spectral_norm as _spectral_norm
 
+from .biggan import BigGANDiscriminator, BigGANGenerator
 from .errors import check_choice
 
 RESOLUTIONS = (8, 16, 32, 64)
-ARCHITECTURES = ("dcgan", "resnet")
+ARCHITECTURES = ("dcgan", "resnet", "biggan")
+CONDITIONAL_ARCHITECTURES = ("biggan",)
 
 
 def _check_resolution(resolution: int, allowed: tuple[int, ...] = RESOLUTIONS) -> int:
@@ -50,7 +54,7 @@ class DCGANGenerator(nn.Module):
         self.blocks = nn.Sequential(*blocks)
         self.to_image = nn.Sequential(nn.Conv2d(ch, channels, 3, 1, 1), nn.Tanh())
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
         return self.to_image(self.blocks(self.stem(z)))
 
 
@@ -70,7 +74,7 @@ class DCGANDiscriminator(nn.Module):
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.logit = _sn(nn.Linear(ch * 16, 1), spectral_norm)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: None = None) -> torch.Tensor:
         return self.logit(self.features(x)).squeeze(1)
 
 
@@ -112,7 +116,7 @@ class ResNetGenerator(nn.Module):
         self.blocks = nn.Sequential(*[_GBlock(width, width) for _ in range(3)])
         self.to_image = nn.Sequential(nn.BatchNorm2d(width), nn.ReLU(), nn.Conv2d(width, channels, 3, 1, 1), nn.Tanh())
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, y: None = None) -> torch.Tensor:
         return self.to_image(self.blocks(self.stem(z)))
 
 
@@ -129,15 +133,24 @@ class ResNetDiscriminator(nn.Module):
         )
         self.logit = _sn(nn.Linear(width, 1), sn)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: None = None) -> torch.Tensor:
         return self.logit(self.blocks(x).sum(dim=(2, 3))).squeeze(1)
 
 
 def build_models(
-    architecture: str, channels: int, resolution: int, z_dim: int, g_width: int, d_width: int, spectral_norm: bool
+    architecture: str, channels: int, resolution: int, z_dim: int, g_width: int, d_width: int, spectral_norm: bool,
+    n_classes: int = 0,
 ) -> tuple[nn.Module, nn.Module]:
-    """(G, D) for ``architecture`` in ARCHITECTURES."""
+    """(G, D) for ``architecture`` in ARCHITECTURES; ``n_classes`` for the conditional ones.
+
+    ``spectral_norm``: in D for dcgan and resnet; in G and D for biggan (as the official code).
+    """
     check_choice("architecture", architecture, ARCHITECTURES)
+    if architecture == "biggan":
+        return (
+            BigGANGenerator(z_dim, channels, resolution, g_width, n_classes, spectral_norm),
+            BigGANDiscriminator(channels, resolution, d_width, n_classes, spectral_norm),
+        )
     if architecture == "dcgan":
         return (
             DCGANGenerator(z_dim, channels, resolution, g_width),

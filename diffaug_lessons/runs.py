@@ -153,7 +153,7 @@ class Run:
         config, state = self.config, self.load_checkpoint()
         channels = self.meta["channels"]
         G, D = build_models(config.architecture, channels, config.resolution, config.z_dim, config.g_width,
-                            config.d_width, config.spectral_norm)
+                            config.d_width, config.spectral_norm, self.meta.get("n_classes", 0))
         return G, D, state
 
     def generator(self, device: str | torch.device = "cpu") -> nn.Module:
@@ -238,7 +238,8 @@ class Run:
             atomic_write_bytes(grid_png(record.samples), self.path / "samples" / f"step_{record.step:06d}.png")
         atomic_save_torch(experiment.state_dict(), self.path / "checkpoint.pt")
         atomic_write_json(experiment.history, self.path / "history.json")
-        self.mark(status, channels=experiment.train_set.images.shape[1], torch_threads=torch.get_num_threads())
+        self.mark(status, channels=experiment.train_set.images.shape[1], n_classes=experiment.n_classes,
+                  torch_threads=torch.get_num_threads())
 
 
 def _make_folder(path: Path) -> None:

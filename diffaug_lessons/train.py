@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,12 +27,13 @@ from tqdm.auto import tqdm
 
 from . import settings
 from .augment import Strengths, apply, parse_policy, sample_params
+from .biggan import CIFAR_TRAIN_IMAGES, official_iterations
 from .data import DATASETS, N_FACES, ImageSet, load_dataset, train_heldout_split
 from .distributed import Distributed, all_finite
 from .distributed import setup as distributed_setup
 from .errors import check_choice, check_number
-from .metrics import FidKid, discriminator_report, feature_network
-from .models import ARCHITECTURES, build_models
+from .metrics import FidKid, discriminator_report, feature_network, judge
+from .models import ARCHITECTURES, CONDITIONAL_ARCHITECTURES, build_models
 from .numerics import NUMERICS_VERSION
 
 Tensor = torch.Tensor
@@ -61,6 +62,8 @@ NUMBER_FIELDS = {
     "batch_size": (int, 1, 65536, False, False),
     "lr_g": (float, 0.0, 1.0, True, False),
     "lr_d": (float, 0.0, 1.0, True, False),
+    "d_steps": (int, 1, 100, False, False),
+    "ema_start": (int, 0, 10**9, False, False),
     "ema_decay": (float, 0.0, 0.999999, False, True),
     "eval_every": (int, 1, 10**9, False, False),
     "n_eval_samples": (int, 2, 10**6, False, False),
@@ -100,7 +103,7 @@ class TrainConfig:
     ada_kimg: float = 10.0  # images for p to move by 1 (ADA used 500; small runs need faster)
     ada_interval: int = 4
     # models
-    architecture: str = "dcgan"
+    architecture: str = "dcgan"  # "biggan" is class-conditional: G and D get the labels
     z_dim: int = 64
     g_width: int = 32
     d_width: int = 32
@@ -112,7 +115,11 @@ class TrainConfig:
     lr_g: float = 2e-4
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
+    d_steps: int = 1  # D steps per G step, each on its own batch (the official BigGAN-CIFAR: 4)
     ema_decay: float | None = 0.999
+    ema_start: int = 0  # before this step the EMA generator is a copy of G (BigGAN-PyTorch's --ema_start)
+    sample_with_batch_stats: bool = False  # the EMA G samples in training mode: its batch norms use each
+    # batch's own statistics (BigGAN-PyTorch samples so: its --G_eval_mode is off)
     # bookkeeping
     eval_every: int = 250
     n_eval_samples: int = 500
@@ -143,7 +150,7 @@ class TrainConfig:
         parse_policy(self.policy)
         for name, (kind, low, high, low_open, optional) in NUMBER_FIELDS.items():
             check_number(name, getattr(self, name), kind, low, high, low_open=low_open, optional=optional)
-        allowed = (32,) if self.architecture == "resnet" else (8, 16, 32, 64)
+        allowed = {"resnet": (32,), "biggan": (16, 32)}.get(self.architecture, (8, 16, 32, 64))
         if self.resolution not in allowed:
             raise ValueError(
                 f"resolution {self.resolution} does not work with architecture {self.architecture!r}; "
@@ -227,29 +234,45 @@ def train_step(
     strategy: str,
     loss: str = "nonsaturating",
     autocast: Callable[[], Any] = contextlib.nullcontext,
+    y_real: Tensor | None = None,
+    y_fake: Tensor | None = None,
+    d_steps: int = 1,
 ) -> StepOutput:
-    """One D step and one G step. ``strategy`` decides where T is applied."""
+    """``d_steps`` D steps, then one G step. ``strategy`` decides where T is applied.
+
+    x_real and z hold ``d_steps`` batches one after the other, each D step takes the next; the G step
+    scores the last D step's fakes. A class-conditional pair also gets the labels of the reals
+    (y_real) and the labels drawn for the fakes (y_fake); unconditional models get None. T never
+    sees a label: it changes the image, not its class.
+    """
     augment_reals_in_d, augment_fakes_in_d, augment_fakes_in_g = WHERE_T_IS_APPLIED[strategy]
 
-    # D step: L_D = f(-D(x or T(x))) + f(D(G(z) or T(G(z))))
-    with autocast():
-        x_fake = G(z)
-        d_real = D(T(x_real) if augment_reals_in_d else x_real)
-        d_fake = D(T(x_fake.detach()) if augment_fakes_in_d else x_fake.detach())
-        loss_d = d_loss(loss, d_real, d_fake)
-    opt_d.zero_grad(set_to_none=True)
-    loss_d.backward()
-    opt_d.step()
+    for x_real, z, y_real, y_fake in _per_d_step(d_steps, x_real, z, y_real, y_fake):  # noqa: B020
+        # D step: L_D = f(-D(x or T(x))) + f(D(G(z) or T(G(z))))
+        with autocast():
+            x_fake = G(z, y_fake)
+            d_real = D(T(x_real) if augment_reals_in_d else x_real, y_real)
+            d_fake = D(T(x_fake.detach()) if augment_fakes_in_d else x_fake.detach(), y_fake)
+            loss_d = d_loss(loss, d_real, d_fake)
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
 
     # G step: L_G = f(-D(G(z) or T(G(z)))); with DiffAugment the gradient flows through T into G
     D.requires_grad_(False)
     with autocast():
-        loss_g = g_loss(loss, D(T(x_fake) if augment_fakes_in_g else x_fake))
+        loss_g = g_loss(loss, D(T(x_fake) if augment_fakes_in_g else x_fake, y_fake))
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
     D.requires_grad_(True)
     return StepOutput(loss_d.detach(), loss_g.detach(), d_real.detach())
+
+
+def _per_d_step(d_steps: int, *batches: Tensor | None) -> Iterator[tuple[Tensor | None, ...]]:
+    """Cut each batch (or None) into ``d_steps`` equal parts along N: one tuple of parts per D step."""
+    parts = [batch.chunk(d_steps) if batch is not None else (None,) * d_steps for batch in batches]
+    return zip(*parts, strict=True)
 
 
 # ---------------------------------------------------------------------------
@@ -361,9 +384,12 @@ class Experiment:
             raise ValueError(f"batch_size {config.batch_size} is larger than the {len(self.train_set)} training images")
         torch.manual_seed(config.seed)
         channels = self.train_set.images.shape[1]
+        # Classes: those of the whole dataset (a small subset may miss some); a folder has one, label 0.
+        self.n_classes = int(max(self.train_set.labels.max(), self.heldout_set.labels.max())) + 1
+        self.conditional = config.architecture in CONDITIONAL_ARCHITECTURES
         self.G, self.D = build_models(
             config.architecture, channels, config.resolution, config.z_dim, config.g_width, config.d_width,
-            config.spectral_norm,
+            config.spectral_norm, self.n_classes,
         )
         memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.G.to(self.device, memory_format=memory_format)
@@ -373,6 +399,9 @@ class Experiment:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=config.betas)
         self.reals = self.train_set.images.to(self.device)
         self.heldout = self.heldout_set.images.to(self.device)
+        # Labels go to conditional models only; unconditional ones get None wherever a label could go.
+        self.real_labels = self.train_set.labels.to(self.device) if self.conditional else None
+        self.heldout_labels = self.heldout_set.labels.to(self.device) if self.conditional else None
         # Rank 0 draws exactly what a single process draws; other ranks get their own batches and T.
         self.data_generator = torch.Generator().manual_seed(config.seed + 1 + 7919 * self.dist.rank)
         if self.dist.rank > 0:
@@ -404,8 +433,14 @@ class Experiment:
         generator = torch.Generator().manual_seed(self.config.seed * 100_003 + step)
         return lambda x: apply(x, sample_params(x, self.config.policy, self.strengths, generator))
 
-    def next_batch(self) -> tuple[Tensor, Tensor]:
-        n = self.config.batch_size
+    def next_batch(self) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        """(x_real, z, y_real, y_fake) for one G step: ``d_steps`` batches of ``batch_size`` one after the other.
+
+        Labels only for a conditional pair (else None): the reals' own, and classes drawn uniformly for
+        the fakes (as BigGAN-PyTorch draws them). They are drawn last, so an unconditional run draws
+        exactly the numbers it always drew.
+        """
+        n = self.config.batch_size * self.config.d_steps
         index = torch.randint(len(self.reals), (n,), generator=self.data_generator).to(self.device)
         x_real = self.reals[index]
         if self.config.flip_reals:
@@ -414,7 +449,11 @@ class Experiment:
         z = torch.randn(n, self.config.z_dim, generator=self.data_generator).to(self.device)
         if self.config.channels_last:
             x_real = x_real.contiguous(memory_format=torch.channels_last)
-        return x_real, z
+        y_real = y_fake = None
+        if self.conditional:
+            y_real = self.real_labels[index]
+            y_fake = torch.randint(self.n_classes, (n,), generator=self.data_generator).to(self.device)
+        return x_real, z, y_real, y_fake
 
     def autocast(self) -> Any:
         enabled = self.config.amp and self.device.type == "cuda"
@@ -422,13 +461,14 @@ class Experiment:
 
     # -- one step -------------------------------------------------------------
     def run_step(self) -> None:
-        x_real, z = self.next_batch()
+        x_real, z, y_real, y_fake = self.next_batch()
         out = train_step(
             self._G_step, self._D_step, self.opt_g, self.opt_d, x_real, z, self.T, self.config.strategy,
-            self.config.loss, self.autocast,
+            self.config.loss, self.autocast, y_real, y_fake, self.config.d_steps,
         )
-        if self.G_ema is not None:
-            _ema_update(self.G_ema, self.G, self.config.ema_decay)
+        if self.G_ema is not None:  # before ema_start the EMA is pegged to G (decay 0)
+            decay = self.config.ema_decay if self.step >= self.config.ema_start else 0.0
+            _ema_update(self.G_ema, self.G, decay)
         # Kept as tensors: no host-device sync until the next evaluation.
         sign = out.d_real_logits.sign().mean()
         self.sums["loss_d"] = self.sums["loss_d"] + out.loss_d
@@ -460,17 +500,31 @@ class Experiment:
         self.ada_sign_sum, self.ada_count = 0.0, 0
 
     # -- evaluation -----------------------------------------------------------
+    def fixed_labels(self, n: int) -> Tensor | None:
+        """Labels for n evaluation samples of a conditional G: 0, 1, ..., n_classes - 1, 0, 1, ... (None if unconditional)."""
+        return torch.arange(n, device=self.device) % self.n_classes if self.conditional else None
+
     @torch.no_grad()
-    def generate(self, z: Tensor, ema: bool = True) -> Tensor:
-        """G(z) in [-1, 1], from the EMA generator when there is one (unless ``ema=False``)."""
-        G = self.G_ema if self.G_ema is not None and ema else self.G
+    def generate(self, z: Tensor, ema: bool = True, labels: Tensor | None = None) -> Tensor:
+        """G(z, y) in [-1, 1], from the EMA generator when there is one (unless ``ema=False``).
+
+        labels: the classes (N,) for a conditional G; default :meth:`fixed_labels`. With
+        ``sample_with_batch_stats`` the EMA G samples in training mode, ``batch_size`` images at a time.
+        """
+        use_ema = self.G_ema is not None and ema
+        G = self.G_ema if use_ema else self.G
+        batch_stats = use_ema and self.config.sample_with_batch_stats
+        if labels is None:
+            labels = self.fixed_labels(len(z))
+        size = self.config.batch_size if batch_stats else 256
+        label_batches = labels.split(size) if labels is not None else [None] * len(z.split(size))
         was_training = G.training
-        G.eval()
-        images = torch.cat([G(batch).float() for batch in z.split(256)])
+        G.train(batch_stats)
+        images = torch.cat([G(batch, y).float() for batch, y in zip(z.split(size), label_batches, strict=True)])
         G.train(was_training)
         return images
 
-    def image_gradient(self, fakes: Tensor, T: Callable[[Tensor], Tensor]) -> float:
+    def image_gradient(self, fakes: Tensor, T: Callable[[Tensor], Tensor], labels: Tensor | None = None) -> float:
         """Mean per-image L2 norm of dL_G/dG(z) in this strategy's G step (through T where it applies T).
 
         The size of what D tells G to change: near 0 when D's verdict on what G is scored by has
@@ -479,7 +533,7 @@ class Experiment:
         augment_fakes_in_g = WHERE_T_IS_APPLIED[self.config.strategy][2]
         with torch.enable_grad():
             x_fake = fakes.detach().requires_grad_(True)
-            loss = g_loss(self.config.loss, self.D(T(x_fake) if augment_fakes_in_g else x_fake).float())
+            loss = g_loss(self.config.loss, judge(self.D, T(x_fake) if augment_fakes_in_g else x_fake, labels).float())
             (gradient,) = torch.autograd.grad(loss, x_fake)
         return (gradient.flatten(1).norm(dim=1) * len(x_fake)).mean().item()  # undo the batch mean: per image
 
@@ -500,26 +554,33 @@ class Experiment:
         fakes, the gradient G's images receive, FID, KID."""
         n = self.sums["n"]
         loss_d, loss_g = (float(self.sums[k]) / max(n, 1) for k in ("loss_d", "loss_g"))
+        n_eval = self.config.n_eval_samples
         with torch.random.fork_rng(devices=[]):
-            fakes = self.generate(self.z_fixed[: self.config.n_eval_samples])
+            fakes = self.generate(self.z_fixed[:n_eval])
             D = self.D.eval()
             T = self.T_eval(self.step)
-            train_reals = self.reals[: self.config.n_eval_samples]
-            heldout = self.heldout[: self.config.n_eval_samples]
+            train_reals = self.reals[:n_eval]
+            heldout = self.heldout[:n_eval]
+            fake_labels = self.fixed_labels(len(fakes))
+            train_labels, heldout_labels = (None if y is None else y[:n_eval] for y in (self.real_labels, self.heldout_labels))
             row: dict[str, float] = {"step": self.step, "loss_d": loss_d, "loss_g": loss_g}
-            for name, images, is_real in (("train", train_reals, True), ("heldout", heldout, True), ("fake", fakes, False)):
-                raw, augmented = discriminator_report(D, images, is_real), discriminator_report(D, images, is_real, T)
+            for name, images, labels, is_real in (("train", train_reals, train_labels, True),
+                                                  ("heldout", heldout, heldout_labels, True),
+                                                  ("fake", fakes, fake_labels, False)):
+                raw = discriminator_report(D, images, is_real, labels=labels)
+                augmented = discriminator_report(D, images, is_real, T, labels=labels)
                 row[f"d_{name}"], row[f"acc_{name}"] = raw.mean_output, raw.accuracy
                 row[f"d_{name}_aug"], row[f"acc_{name}_aug"] = augmented.mean_output, augmented.accuracy
             # D against the generator it trains against (G itself; the samples above come from its EMA),
             # and how hard this strategy's G step pushes on G's images.
-            g_fakes = self.generate(self.z_fixed[: self.config.n_eval_samples], ema=False)
-            verdict = discriminator_report(D, g_fakes, False)
+            g_fakes = self.generate(self.z_fixed[:n_eval], ema=False)
+            verdict = discriminator_report(D, g_fakes, False, labels=fake_labels)
             row["d_fake_g"], row["acc_fake_g"] = verdict.mean_output, verdict.accuracy
-            row["g_grad"] = self.image_gradient(g_fakes, T)
+            row["g_grad"] = self.image_gradient(g_fakes, T, fake_labels)
             D.train()
             row["d_gap"] = row["d_train"] - row["d_heldout"]
             row["fid"], row["kid"] = self.fidkid().score(fakes)
+            row["is"], row["is_std"] = self.fidkid().inception_score(fakes)
         row["p"] = float(self.strengths.p)
         row["r_t"] = float(self.sums["sign_real"]) / max(n, 1)
         row["seconds"] = elapsed
@@ -706,7 +767,18 @@ def default_device_preset() -> str:
     return "gpu" if torch.cuda.is_available() else "cpu"
 
 
-PRESETS = ("cpu", "gpu", "quick")
+PRESETS = ("cpu", "gpu", "quick", "biggan-cifar")
+
+# The official DiffAugment-biggan-cifar scripts (e.g. scripts/DiffAugment-biggan-cifar10-0.1.sh) with the
+# defaults of their train.py, as TrainConfig fields. tests/test_biggan.py lists the scripts' flags beside them.
+BIGGAN_CIFAR = dict(
+    dataset="cifar10", resolution=32, n_train=None, n_heldout=10_000, flip_reals=True,
+    strategy="diffaugment", policy="translation,cutout",
+    architecture="biggan", z_dim=128, g_width=256, d_width=256, spectral_norm=True, loss="hinge",
+    batch_size=50, d_steps=4, lr_g=2e-4, lr_d=2e-4, betas=(0.0, 0.999),
+    ema_decay=0.9999, ema_start=1000, sample_with_batch_stats=True,
+    eval_every=4000, n_eval_samples=10_000,
+)
 
 
 def lesson_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
@@ -716,6 +788,9 @@ def lesson_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
     - ``gpu``: 32x32, wider nets, bf16 autocast, longer.
     - ``quick``: tiny runs so CI executes every notebook in minutes
       (chosen automatically when ``DIFFAUG_LESSONS_QUICK=1``).
+    - ``biggan-cifar``: the paper's CIFAR-10 setting (:data:`BIGGAN_CIFAR`): class-conditional BigGAN,
+      4 D steps per G step, batch 50, fp32; unless ``steps`` is given, the iterations the official
+      scripts' epochs give for the amount of data (100%: 250k, 20%: 250k, 10%: 125k).
     ``overrides`` replace any field.
     """
     if preset is None:
@@ -726,5 +801,20 @@ def lesson_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
         "gpu": dict(resolution=32, g_width=64, d_width=64, steps=20_000, batch_size=64, eval_every=1000,
                     n_eval_samples=1000, amp=True, channels_last=True, device="cuda", spectral_norm=True),
         "quick": dict(steps=40, eval_every=20, n_eval_samples=100, n_heldout=100),
+        "biggan-cifar": BIGGAN_CIFAR,
     }[preset]
-    return TrainConfig(**{**base, **overrides})
+    values = {**base, **overrides}
+    if preset == "biggan-cifar" and "steps" not in overrides:
+        values["steps"] = _official_biggan_steps(values)
+    return TrainConfig(**values)
+
+
+def _official_biggan_steps(values: dict[str, Any]) -> int:
+    """G steps of the official schedule for the training images that ``values`` select from CIFAR's 50,000."""
+    if values.get("n_train") is not None:
+        images = values["n_train"]
+    elif values.get("fraction") is not None:
+        images = max(1, math.floor(values["fraction"] * CIFAR_TRAIN_IMAGES + 0.5))  # as train_heldout_split
+    else:
+        images = CIFAR_TRAIN_IMAGES
+    return official_iterations(images, values.get("batch_size", 50), values.get("d_steps", 4))

@@ -1,9 +1,12 @@
 """Run under torchrun by tests/test_distributed.py: train, optionally stop early, compare ranks.
 
 Usage: torchrun --nproc_per_node=2 tests/ddp_worker.py RUN_DIR [STOP_AFTER_STEPS]
-Then runs 12 ADA steps and compares p across the ranks.
+Then runs 12 ADA steps and compares p across the ranks. With DDP_WORKER_ARCHITECTURE=biggan the pair is
+the class-conditional one (labels to G and D, 2 D steps per G step), and each rank reports the labels of
+its reals and the classes it drew for its fakes.
 """
 
+import os
 import sys
 
 import torch
@@ -17,6 +20,13 @@ run_dir = sys.argv[1]
 stop_after = int(sys.argv[2]) if len(sys.argv) > 2 else None
 config = TrainConfig(resolution=8, g_width=8, d_width=8, z_dim=16, n_train=64, n_heldout=64, batch_size=8,
                      steps=12, eval_every=4, n_eval_samples=32, device="cpu", strategy="diffaugment", ema_decay=None)
+if os.environ.get("DDP_WORKER_ARCHITECTURE") == "biggan":
+    config = config.replace(architecture="biggan", resolution=16, loss="hinge", d_steps=2)
+    labelled = Experiment(config, dist_info=setup())
+    _, _, y_real, y_fake = labelled.next_batch()
+    index_ok = all(labelled.train_set.labels.tolist().count(int(y)) > 0 for y in y_real)
+    print(f"rank {dist.get_rank()} labels real {y_real.tolist()} fake {y_fake.tolist()} real labels valid {index_ok}",
+          flush=True)
 polls = iter(range(10_000))
 should_stop = (lambda: next(polls) >= stop_after) if stop_after is not None else None
 result = train_in_folder(config, run_dir, should_stop=should_stop, progress=False)

@@ -9,8 +9,8 @@ from pathlib import Path
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
 
-def _torchrun(*args, timeout=240):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+def _torchrun(*args, timeout=240, **env_overrides):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **env_overrides}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(WORKER), *args]
     done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -45,3 +45,13 @@ def test_the_command_line_trains_under_torchrun(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.count("run saved in") == 1  # rank 0 reports, rank 1 stays quiet
     assert json.loads((tmp_path / "run" / "meta.json").read_text())["status"] == "complete"
+
+
+def test_a_conditional_pair_gets_its_labels_under_ddp(tmp_path):
+    out = _torchrun(str(tmp_path / "run"), DDP_WORKER_ARCHITECTURE="biggan")
+    assert out.count("status complete, identical weights True") == 2  # labels in G and D, 2 D steps per G step
+    assert out.count("real labels valid True") == 2
+    fakes = [line.split(" fake ")[1].split(" real labels")[0] for line in out.splitlines() if " fake " in line]
+    assert len(fakes) == 2 and fakes[0] != fakes[1]  # each rank draws its own classes for its fakes
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    assert meta["status"] == "complete" and meta["n_classes"] == 10
