@@ -227,15 +227,10 @@ def test_is_and_fid_plumbing_with_a_stand_in_inception(tmp_path, monkeypatch):
     assert (mean, std) == pytest.approx(direct) and 1 <= mean <= 4
 
 
-def test_a_missing_inception_file_is_named():
-    import os
-
-    os.environ["DIFFAUG_LESSONS_INCEPTION"] = "/nowhere/inception-2015-12-05.pt"
-    try:
-        with pytest.raises(FileNotFoundError, match="/nowhere/inception-2015-12-05.pt"):
-            InceptionFeatures()
-    finally:
-        del os.environ["DIFFAUG_LESSONS_INCEPTION"]
+def test_a_missing_inception_file_is_named(monkeypatch):
+    monkeypatch.setenv("DIFFAUG_LESSONS_INCEPTION", "/nowhere/inception-2015-12-05.pt")
+    with pytest.raises(FileNotFoundError, match="/nowhere/inception-2015-12-05.pt"):
+        InceptionFeatures()
 
 
 def test_discriminator_report_gives_a_conditional_d_the_labels():
