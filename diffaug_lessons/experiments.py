@@ -252,7 +252,7 @@ def reproduce(
         "",
         f"Command: `{command}`",
         f"Dataset {dataset} at {first.resolution}px, {first.steps} steps per run, policy `{first.policy}`, "
-        (f"held-out reals: {first.n_heldout}" if dataset != "faces" else
+        + (f"held-out reals: {first.n_heldout}" if dataset != "faces" else
          "held-out reals: none; FID/KID and D's 'held-out' verdict use the training faces (the paper's 100-shot "
          "protocol), so D's train/held-out gap is 0 by construction")
         + f"; {n_seeds} seed(s) ({', '.join(map(str, grid.seeds))}). Each number is the mean of the last three "

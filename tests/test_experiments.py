@@ -112,3 +112,9 @@ def test_nearest_rotation_finds_quarter_turns():
     assert torch.equal(nearest_rotation(train, train), torch.zeros(20, dtype=torch.long))
     turned = torch.rot90(train, 1, dims=(2, 3))
     assert torch.equal(nearest_rotation(turned, train), torch.ones(20, dtype=torch.long))
+
+
+def test_reproduce_on_the_faces_states_the_100_shot_protocol(tmp_path):
+    report = reproduce(preset="quick", dataset="faces", steps=4, out=tmp_path / "report")
+    text = report.read_text()
+    assert "--dataset faces" in text and "held-out reals: none" in text and "100-shot" in text
