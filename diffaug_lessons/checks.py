@@ -429,7 +429,7 @@ class _TinyD(nn.Module):
             self.linear.weight.copy_(torch.linspace(-2, 3, 16).view(1, 16))
             self.linear.bias.fill_(0.5)
 
-    def forward(self, images: Tensor) -> Tensor:
+    def forward(self, images: Tensor, labels: Tensor | None = None) -> Tensor:  # unconditional: labels unused
         return self.linear(images.flatten(1))
 
 
@@ -496,7 +496,7 @@ class _TinyG(nn.Module):
         self.outputs: list[int] = []
         self.alive: list[Tensor] = []  # kept, so that no storage address is reused during the step
 
-    def forward(self, z: Tensor) -> Tensor:
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:  # unconditional: labels unused
         images = torch.tanh(self.linear(z)).view(-1, 1, 4, 4)
         self.outputs.append(images.data_ptr())
         self.alive.append(images)
@@ -512,7 +512,7 @@ class _RecordingD(nn.Module):
         self.describe = describe
         self.seen: list[_Seen] = []
 
-    def forward(self, images: Tensor) -> Tensor:
+    def forward(self, images: Tensor, labels: Tensor | None = None) -> Tensor:  # unconditional: labels unused
         self.seen.append(self.describe(images))
         return self.linear(images.flatten(1))
 
