@@ -258,7 +258,7 @@ def reproduce(
         + f"; {n_seeds} seed(s) ({', '.join(map(str, grid.seeds))}). Each number is the mean of the last three "
         "evaluations of a run" + (", then mean ± standard deviation over the seeds." if n_seeds > 1 else "."),
         "",
-        "| training images | strategy | FID | KID (x10^3) | D acc. train reals | D acc. held-out reals | D acc. G(z) "
+        "| training images | strategy | FID | KID | D acc. train reals | D acc. held-out reals | D acc. G(z) "
         "| D acc. T(G(z)) | cutout-like patches |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
@@ -272,7 +272,7 @@ def reproduce(
             ]
             rows = grid.summaries(strategy, amount)
             label = _amount_label(grid.configs[(strategy, amount, grid.seeds[0])], pool)
-            cells = [spread([r["fid"] for r in rows]), spread([1000 * r["kid"] for r in rows])]
+            cells = [spread([r["fid"] for r in rows]), spread([r["kid"] for r in rows])]
             cells += [spread([r[k] for r in rows], 2) for k in ("acc_train", "acc_heldout", "acc_fake", "acc_fake_aug")]
             cells.append(spread(patches[(strategy, amount)], 2))
             lines.append(f"| {label} | {STRATEGY_LABELS[strategy]} | " + " | ".join(cells) + " |")
