@@ -45,7 +45,6 @@ from .train import Experiment, Record, TrainConfig, TrainResult, resolve_device,
 K = TypeVar("K")
 
 STATUSES = ("running", "stopped", "complete", "diverged")
-RUN_FILES = ("config.json", "meta.json", "history.json", "checkpoint.pt", "samples", ".lock")
 
 
 class CorruptRunError(RuntimeError):
