@@ -151,7 +151,8 @@ class Strengths:
 
     - ``color_strength`` s scales all colour ranges around "no change": brightness shift
       (u - 0.5) * s, saturation factor 1 + (2u - 1) * s, contrast factor 1 + (u - 0.5) * s.
-      s = 1 is the official range, s = 0 the identity.
+      s = 1 is the official range, s = 0 the identity; up to s = 2 for strength sweeps beyond the
+      official range (there the saturation factor reaches -1: colours flip about the pixel mean).
     - ``translation_ratio``: max shift as a fraction of the side (official 1/8).
     - ``cutout_ratio``: side of the cut square as a fraction of the side (official 1/2).
     - ``p``: probability that each op is applied to each image (official: always, p = 1). A 0-dim
@@ -167,7 +168,7 @@ class Strengths:
     def __post_init__(self) -> None:
         check_range("translation_ratio", self.translation_ratio, 0.0, 1.0)
         check_range("cutout_ratio", self.cutout_ratio, 0.0, 1.0)
-        check_range("color_strength", self.color_strength, 0.0, 1.0)
+        check_range("color_strength", self.color_strength, 0.0, 2.0)
         if not isinstance(self.p, Tensor):  # a tensor p is the training loop's own, kept in [0, 1] there
             check_range("p", self.p, 0.0, 1.0)
 

@@ -1,9 +1,10 @@
-"""Command line: ``python -m diffaug_lessons train|reproduce|runs``.
+"""Command line: ``python -m diffaug_lessons train|reproduce|reference|runs``.
 
 Examples::
 
     python -m diffaug_lessons train --strategy diffaugment --n-train 100 --steps 3000
-    python -m diffaug_lessons reproduce --out report/
+    python -m diffaug_lessons reproduce --out report/ --seeds 3
+    python -m diffaug_lessons reference --preset cpu
     python -m diffaug_lessons runs
 """
 
@@ -93,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
                                   help="seeds per setting (0, 1, ...); the report gives mean ± spread and counts")
     reproduce_parser.add_argument("--retrain", action="store_true", help="retrain runs found in the cache")
 
+    reference_parser = commands.add_parser(
+        "reference", help="train every lesson's runs over their seeds and write the reference results file"
+    )
+    reference_parser.add_argument("--preset", choices=PRESETS, default="cpu", help="default cpu (the shipped file's)")
+    reference_parser.add_argument("--lessons", nargs="+", help="default: every lesson")
+    reference_parser.add_argument("--seeds", type=int, help="seeds per run (default: 3, the strength sweep 2)")
+    reference_parser.add_argument("--out", type=Path, help="default: the package's reference/cpu.json")
+    reference_parser.add_argument("--cached-only", action="store_true",
+                                  help="train nothing: keep the finished runs the cache holds")
+
     commands.add_parser("runs", help="list the saved runs in the cache")
     return parser
 
@@ -105,6 +116,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if args.command == "reproduce":
             return _reproduce(args)
+        if args.command == "reference":
+            return _reference(args)
         return _list_runs()
     except (ValueError, TypeError, OSError, RuntimeError) as error:  # OSError: missing files, a full disk
         print(f"error: {error}", file=sys.stderr)
@@ -156,6 +169,22 @@ def _reproduce(args: argparse.Namespace) -> int:
         retrain=args.retrain, seeds=args.seeds,
     )
     print(report.read_text())
+    return 0
+
+
+def _reference(args: argparse.Namespace) -> int:
+    from .evidence import REFERENCE_FILE, build_reference
+    from .lessons import LESSONS
+
+    unknown = [lesson for lesson in args.lessons or () if lesson not in LESSONS]
+    if unknown:
+        raise ValueError(f"unknown lesson(s) {', '.join(unknown)}; choose from {', '.join(LESSONS)}")
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be 1 or more; got {args.seeds}")
+    path = build_reference(args.lessons, args.preset, args.out or REFERENCE_FILE, args.seeds,
+                           cached_only=args.cached_only)
+    data = path.read_text()
+    print(f"wrote {path} ({len(data) / 1024:.0f} KiB)")
     return 0
 
 

@@ -202,6 +202,64 @@ def run_grid(
     return GridResult(configs, train_many(configs, retrain=retrain), chosen)
 
 
+# ---------------------------------------------------------------------------
+# T's strength swept
+# ---------------------------------------------------------------------------
+
+SWEEP_STRENGTHS = (0.0, 0.5, 1.0, 2.0)
+SWEEP_STRATEGIES = ("reals_only", "d_only", "diffaugment")
+
+
+def strength_config(base: TrainConfig, strategy: str, strength: float) -> TrainConfig:
+    """``base`` with T at ``strength`` times the official strengths, all three scaled together.
+
+    Strength s: shifts up to s/8 of the side, cutout squares of side s/2, colour ranges times s
+    (:class:`~diffaug_lessons.augment.Strengths`). s = 1 is the official policy (the very config of
+    the lessons' other runs, so they share the cache); s = 0 is no T at all, which is the baseline
+    for every strategy; s = 2 doubles everything (cutout squares as large as the image).
+    """
+    from .augment import Strengths
+
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 2:
+        raise ValueError(f"strength must be a number in [0, 2]; got {strength!r}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
+    if strength == 0 or strategy == "none":
+        return base.replace(strategy="none")
+    official = Strengths()
+    return base.replace(strategy=strategy, translation_ratio=official.translation_ratio * strength,
+                        cutout_ratio=official.cutout_ratio * strength, color_strength=official.color_strength * strength)
+
+
+def strength_sweep(
+    preset: str | None = None,
+    strengths: Sequence[float] = SWEEP_STRENGTHS,
+    strategies: Sequence[str] = SWEEP_STRATEGIES,
+    seeds: int | Sequence[int] = 2,
+    retrain: bool = False,
+    progress: bool = True,
+    **overrides: Any,
+) -> dict[tuple[str, float, int], Any]:
+    """Train (or load) every strategy x strength x seed on the lessons' 100-image setting.
+
+    Returns runs keyed (strategy, strength, seed); strength 0 is the same baseline run under every
+    strategy (trained once).
+    """
+    from .runs import train_many
+
+    chosen = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
+    if not chosen or any(isinstance(seed, bool) or not isinstance(seed, int) or seed < 0 for seed in chosen):
+        raise ValueError(f"seeds must be a positive count or a list of seeds >= 0; got {seeds!r}")
+    base = lesson_config(preset, **{"n_train": 100, "policy": "color,translation,cutout", **overrides})
+    wanted = {(strategy, float(strength), seed): strength_config(base, strategy, strength).replace(seed=seed)
+              for strategy in strategies for strength in strengths for seed in chosen}
+    unique: dict[str, TrainConfig] = {}
+    for config in wanted.values():
+        unique.setdefault(config.key(), config)
+    trained = train_many(unique, retrain=retrain, progress=progress)
+    return {key: trained[config.key()] for key, config in wanted.items()}
+
+
 def _amount_label(config: TrainConfig, total: int) -> str:
     from .train import load_split
 

@@ -471,6 +471,41 @@ def train_many(
     return {key: cached_train(config, retrain=retrain, progress=progress) for key, config in configs.items()}
 
 
+def seed_list(seeds: int | Sequence[int]) -> tuple[int, ...]:
+    """``seeds`` as a tuple of seeds: a count n means seeds 0 .. n-1."""
+    chosen = tuple(range(seeds)) if isinstance(seeds, int) and not isinstance(seeds, bool) else tuple(seeds)
+    if not chosen or any(isinstance(seed, bool) or not isinstance(seed, int) or seed < 0 for seed in chosen):
+        raise ValueError(f"seeds must be a positive count or a list of seeds >= 0; got {seeds!r}")
+    return chosen
+
+
+def train_seeds(
+    configs: Mapping[K, TrainConfig],
+    seeds: int | Sequence[int] = 3,
+    *,
+    retrain: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[K, list[Run]]:
+    """:func:`train_many` for every config at each of ``seeds`` (a count: seeds 0 .. n-1).
+
+    Returns, for each key, its runs in seed order. Configs that coincide once their seed is set
+    (the same run asked for under two names) train once.
+    """
+    chosen = seed_list(seeds)
+    wanted = {(key, seed): config.replace(seed=seed) for seed in chosen for key, config in configs.items()}
+    unique: dict[str, TrainConfig] = {}
+    for config in wanted.values():
+        unique.setdefault(config.key(), config)
+    trained = train_many(unique, retrain=retrain, workers=workers, progress=progress)
+    return {key: [trained[wanted[(key, seed)].key()] for seed in chosen] for key in configs}
+
+
+def finished_run(config: TrainConfig) -> Run | None:
+    """The cache's finished run of ``config``, or None; trains and writes nothing."""
+    return _finished_run(runs_dir() / run_name(config), config)
+
+
 def _finished_run(path: Path, config: TrainConfig) -> Run | None:
     """The complete run of ``config`` at ``path``, or None (none there, or unfinished); a corrupt one raises."""
     if path.exists() and (path / "meta.json").exists():

@@ -50,7 +50,7 @@ NUMBER_FIELDS = {
     "n_heldout": (int, 2, 10**8, False, False),  # FID/KID and D's held-out verdict need two at least
     "translation_ratio": (float, 0.0, 1.0, False, False),
     "cutout_ratio": (float, 0.0, 1.0, False, False),
-    "color_strength": (float, 0.0, 1.0, False, False),
+    "color_strength": (float, 0.0, 2.0, False, False),  # > 1: beyond the official range
     "p": (float, 0.0, 1.0, False, False),
     "ada_target": (float, -1.0, 1.0, False, True),
     "ada_kimg": (float, 0.0, 10**6, True, False),

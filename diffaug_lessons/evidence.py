@@ -1,0 +1,363 @@
+"""Findings over seeds: a student's runs drawn over the reference results of the committed lessons.
+
+A GAN run is noisy, so a lesson's finding is a claim about every seed. The package ships the
+reference results behind the committed notebooks (``reference/cpu.json``: each run's config and
+metrics history, no weights) for seeds 0, 1, 2. :func:`gather` trains the seeds a student asks for
+(by default only seed 0) and fills the other seeds from the reference, marking which is which::
+
+    ev = gather(lesson_configs("04"), seeds=1)   # trains seed 0, seeds 1 and 2 come from the reference
+    ev.plot(ax, "fid")                           # band over seeds, the student's run drawn on top
+    print(ev.band_line("diffaugment"))           # is the student's run inside the reference band?
+    print(ev.claim("DiffAugment beats the baseline", lambda s: ev.value("diffaugment", s) < ev.value("none", s)))
+
+The reference is regenerated with ``python -m diffaug_lessons reference`` (which trains what the
+cache lacks); its run keys hold the numerics version, so a reference made by code that computes
+differently is never matched to today's runs.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .numerics import NUMERICS_VERSION
+from .train import TrainConfig
+
+REFERENCE_FILE = Path(__file__).resolve().parent / "reference" / "cpu.json"
+REFERENCE_COMMAND = "python -m diffaug_lessons reference --preset cpu"
+# The history columns the reference keeps (the lessons' plots and tables read no others).
+KEPT = (
+    "step", "loss_d", "loss_g", "fid", "kid", "d_gap",
+    "d_train", "d_heldout", "d_fake", "d_fake_aug", "d_train_aug", "d_heldout_aug", "d_fake_g",
+    "acc_train", "acc_heldout", "acc_fake", "acc_fake_aug", "acc_train_aug", "acc_heldout_aug", "acc_fake_g",
+    "g_grad", "p", "r_t",
+)
+SUMMARY_LAST = 3  # a run's number: the mean of its last three evaluations
+# How a metric is shown: (scale, label). KID in the usual units of 10^-3.
+SCALES = {"kid": (1000.0, "KID × 10³"), "fid": (1.0, "FID")}
+YOURS, REFERENCE = "your run", "reference"
+
+
+# ---------------------------------------------------------------------------
+# The reference results
+# ---------------------------------------------------------------------------
+
+def _round(value: Any) -> Any:
+    if isinstance(value, float) and math.isfinite(value) and value != 0:
+        return float(f"{value:.5g}")
+    return value
+
+
+def reference_entry(config: TrainConfig, history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One run as the reference keeps it: the config's non-default fields and the kept history columns."""
+    defaults = TrainConfig()
+    changed = {name: value for name, value in config.to_dict().items() if value != getattr(defaults, name, None)}
+    rows = [{key: _round(row[key]) for key in KEPT if key in row} for row in history]
+    return {"config": changed, "history": rows}
+
+
+def build_reference(
+    lessons: Sequence[str] | None = None,
+    preset: str | None = "cpu",
+    out: str | Path = REFERENCE_FILE,
+    seeds: int | None = None,
+    progress: bool = True,
+    cached_only: bool = False,
+) -> Path:
+    """Train (or load) every run of ``lessons`` over their reference seeds and write the reference file.
+
+    ``seeds``: the same count for every lesson (default: :func:`lessons.reference_seeds` per lesson).
+    ``cached_only``: train nothing; keep the finished runs the cache holds. Returns the file's path.
+    The file records the command, the package and numerics versions.
+    """
+    from .atomic import atomic_write_bytes
+    from .lessons import LESSONS, lesson_configs, reference_seeds
+    from .runs import finished_run, train_seeds
+
+    chosen = list(lessons or LESSONS)
+    runs: dict[str, Any] = {}
+    lesson_keys: dict[str, dict[str, list[str]]] = {}
+    for lesson in chosen:
+        configs = lesson_configs(lesson, preset)
+        count = seeds or reference_seeds(lesson)
+        if cached_only:
+            trained = {name: [run for seed in range(count) if (run := finished_run(config.replace(seed=seed)))]
+                       for name, config in configs.items()}
+        else:
+            trained = train_seeds(configs, count, progress=progress)
+        lesson_keys[lesson] = {}
+        for name, seed_runs in trained.items():
+            lesson_keys[lesson][name] = [run.config.key() for run in seed_runs]
+            for run in seed_runs:
+                runs[run.config.key()] = reference_entry(run.config, run.history)
+    command = f"python -m diffaug_lessons reference --preset {preset}" + (f" --seeds {seeds}" if seeds else "")
+    if lessons:
+        command += " --lessons " + " ".join(chosen)
+    if cached_only:
+        command += " --cached-only"
+    data = {
+        "command": command, "package_version": __version__, "numerics_version": NUMERICS_VERSION,
+        "made": datetime.date.today().isoformat(), "preset": preset, "lessons": lesson_keys, "runs": runs,
+    }
+    text = json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
+    return atomic_write_bytes(text.encode(), out)
+
+
+@dataclass
+class Reference:
+    """The reference results: run key -> (config fields, history)."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Reference:
+        """Read a reference file (default: the one shipped with the package)."""
+        file = Path(path) if path is not None else REFERENCE_FILE
+        try:
+            data = json.loads(file.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"no reference results at {file}; make them with `{REFERENCE_COMMAND}`"
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("runs"), dict):
+            raise ValueError(f"{file} is not a reference file (no 'runs' table); remake it with `{REFERENCE_COMMAND}`")
+        return cls(data, file)
+
+    @property
+    def command(self) -> str:
+        return self.data.get("command", REFERENCE_COMMAND)
+
+    def history(self, config: TrainConfig) -> list[dict[str, float]] | None:
+        """The reference history of exactly this config (its seed included), or None."""
+        entry = self.data.get("runs", {}).get(config.key())
+        return None if entry is None else entry["history"]
+
+    def seeds(self, config: TrainConfig, most: int = 100) -> list[int]:
+        """The seeds the reference holds for ``config`` (its other fields as they are)."""
+        return [seed for seed in range(most) if self.history(config.replace(seed=seed)) is not None]
+
+
+@functools.cache
+def _default_reference() -> Reference:
+    return Reference.load() if REFERENCE_FILE.exists() else Reference()
+
+
+# ---------------------------------------------------------------------------
+# A lesson's runs over seeds
+# ---------------------------------------------------------------------------
+
+def summary_value(history: Sequence[Mapping[str, float]], key: str, last: int = SUMMARY_LAST) -> float:
+    """The mean of ``key`` over a run's last ``last`` evaluations."""
+    rows = list(history)[-last:]
+    return sum(float(row[key]) for row in rows) / len(rows)
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    values = [float(v) for v in values]
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, 0.0
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+class Table:
+    """A small results table: markdown in JupyterLab, aligned text elsewhere."""
+
+    def __init__(self, header: Sequence[str], rows: Sequence[Sequence[str]], note: str = "") -> None:
+        self.header, self.rows, self.note = list(header), [list(r) for r in rows], note
+
+    def _repr_markdown_(self) -> str:
+        lines = ["| " + " | ".join(self.header) + " |", "|" + "---|" * len(self.header)]
+        lines += ["| " + " | ".join(row) + " |" for row in self.rows]
+        return "\n".join(lines) + (f"\n\n{self.note}" if self.note else "")
+
+    def __str__(self) -> str:
+        widths = [max(len(str(x)) for x in column) for column in zip(self.header, *self.rows)]
+        lines = ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in [self.header, *self.rows]]
+        return "\n".join(lines) + (f"\n{self.note}" if self.note else "")
+
+    __repr__ = __str__
+
+
+@dataclass
+class Evidence:
+    """A lesson's runs over seeds: the student's trained runs and the reference's other seeds.
+
+    ``histories[name][seed]`` is a history; ``sources[name][seed]`` says where it came from
+    (``"your run"`` or ``"reference"``); ``runs[name]`` lists the trained runs (with weights).
+    """
+
+    configs: dict[str, TrainConfig]
+    runs: dict[str, list[Any]]
+    histories: dict[str, dict[int, list[dict[str, float]]]]
+    sources: dict[str, dict[int, str]]
+    reference_command: str = REFERENCE_COMMAND
+
+    # -- numbers --------------------------------------------------------------
+    def seeds(self, *names: str) -> list[int]:
+        """The seeds every one of ``names`` (default: all) has, in order."""
+        chosen = names or tuple(self.configs)
+        common = set.intersection(*(set(self.histories[name]) for name in chosen))
+        return sorted(common)
+
+    def value(self, name: str, seed: int, key: str = "fid") -> float:
+        """One run's number: ``key`` averaged over its last three evaluations."""
+        return summary_value(self.histories[name][seed], key)
+
+    def values(self, name: str, key: str = "fid") -> list[float]:
+        return [self.value(name, seed, key) for seed in self.seeds(name)]
+
+    def spread(self, name: str, key: str = "fid", digits: int | None = None) -> str:
+        """'mean ± sd' over the seeds (KID in units of 10^-3)."""
+        scale = SCALES.get(key, (1.0, key))[0]
+        values = [v * scale for v in self.values(name, key)]
+        digits = (1 if key in SCALES else 2) if digits is None else digits
+        mean, sd = mean_sd(values)
+        return f"{mean:.{digits}f}" if len(values) == 1 else f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+    def count(self, holds: Callable[[int], bool], *names: str) -> tuple[int, int]:
+        """(seeds where ``holds(seed)``, seeds) over the seeds every one of ``names`` has."""
+        seeds = self.seeds(*names)
+        return sum(bool(holds(seed)) for seed in seeds), len(seeds)
+
+    def claim(self, text: str, holds: Callable[[int], bool], *names: str,
+              numbers: Callable[[int], str] | None = None) -> str:
+        """'text: in k of n seeds (seed 0: ..., seed 1: ...)'."""
+        k, n = self.count(holds, *names)
+        line = f"{text}: in {k} of {n} seeds"
+        if numbers is not None:
+            line += " (" + "; ".join(f"seed {s}: {numbers(s)}" for s in self.seeds(*names)) + ")"
+        return line
+
+    def table(self, keys: Sequence[str] = ("fid", "kid"), names: Sequence[str] | None = None,
+              labels: Mapping[str, str] | None = None) -> Table:
+        """Mean ± sd over the seeds of each key for each run, and the seeds it rests on."""
+        labels = labels or {}
+        names = list(names or self.configs)
+        header = ["run", *(SCALES.get(key, (1.0, key))[1] for key in keys), "seeds"]
+        rows = []
+        for name in names:
+            seeds = self.seeds(name)
+            mine = [s for s in seeds if self.sources[name][s] == YOURS]
+            where = f"{len(seeds)}" + (f" (yours: {', '.join(map(str, mine))})" if mine and len(mine) < len(seeds) else "")
+            rows.append([labels.get(name, name), *(self.spread(name, key) for key in keys), where])
+        note = (f"Each number: the mean of a run's last {SUMMARY_LAST} evaluations, then mean ± standard deviation "
+                "over the seeds.")
+        return Table(header, rows, note)
+
+    def band_line(self, name: str, key: str = "fid") -> str:
+        """One line: the student's run of ``name`` against the reference seeds (mean ± 2 sd)."""
+        scale, label = SCALES.get(key, (1.0, key))
+        mine = [s for s, source in self.sources[name].items() if source == YOURS]
+        others = [s for s, source in sorted(self.sources[name].items()) if source == REFERENCE]
+        if not mine:
+            return f"{name}: no run of yours (reference seeds {others})"
+        seed = mine[0]
+        value = self.value(name, seed, key) * scale
+        if len(others) < 2:
+            return (f"{name}: your run (seed {seed}) {label} {value:.1f}; the reference holds no other seeds of "
+                    "these settings to compare with")
+        reference = [self.value(name, s, key) * scale for s in others]
+        mean, sd = mean_sd(reference)
+        low, high = mean - 2 * sd, mean + 2 * sd
+        inside = low <= value <= high
+        verdict = "inside" if inside else ("below" if value < low else "above")
+        return (f"{name}: your run (seed {seed}) {label} {value:.1f}, {verdict} the reference band "
+                f"{mean:.1f} ± 2×{sd:.1f} = [{low:.1f}, {high:.1f}] of seeds {', '.join(map(str, others))}")
+
+    # -- plots ----------------------------------------------------------------
+    def plot(self, ax: Any, key: str = "fid", names: Sequence[str] | None = None,
+             labels: Mapping[str, str] | None = None, colors: Sequence[str] | None = None,
+             real_line: bool = True) -> Any:
+        """``key`` over training: for each run a band from the lowest to the highest seed, the mean over
+        seeds thick, the student's own runs drawn on top (dashed). FID/KID get the reals' reference line."""
+        import numpy as np
+
+        scale, ylabel = SCALES.get(key, (1.0, key))
+        labels = labels or {}
+        names = list(names or self.configs)
+        colors = list(colors or ["tab:red", "tab:blue", "tab:purple", "tab:green", "tab:orange", "tab:brown",
+                                 "tab:pink", "tab:olive", "tab:cyan", "tab:gray"])
+        for name, color in zip(names, colors):
+            seeds = self.seeds(name)
+            steps = np.array([row["step"] for row in self.histories[name][seeds[0]]])
+            values = np.array([[row[key] * scale for row in self.histories[name][s]] for s in seeds])
+            label = labels.get(name, name)
+            ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=color, alpha=0.15, lw=0)
+            ax.plot(steps, values.mean(axis=0), color=color, lw=2, label=f"{label} (mean of {len(seeds)} seeds)")
+            for i, seed in enumerate(seeds):
+                if self.sources[name][seed] == YOURS:
+                    ax.plot(steps, values[i], color=color, lw=1, ls="--", label=f"{label}: your run (seed {seed})"
+                            if len(seeds) > 1 and i == 0 else None)
+                else:
+                    ax.plot(steps, values[i], color=color, lw=0.5, alpha=0.5)
+        if real_line and key in ("fid", "kid") and names:
+            real = real_reference(self.configs[names[0]])
+            ax.axhline(real[key] * scale, color="black", ls=":", lw=1.2,
+                       label=f"real vs real: {real['n_train']} training vs {real['n_heldout']} held-out reals")
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        return ax
+
+
+def gather(
+    configs: Mapping[str, TrainConfig],
+    seeds: int | Sequence[int] = 1,
+    *,
+    reference: Reference | None = None,
+    retrain: bool = False,
+    progress: bool = True,
+) -> Evidence:
+    """Train ``configs`` at ``seeds`` (a count n: seeds 0 .. n-1) and add the reference's other seeds.
+
+    The student's runs always win over the reference for the same seed. Returns an :class:`Evidence`.
+    """
+    from .runs import train_seeds
+
+    reference = reference if reference is not None else _default_reference()
+    trained = train_seeds(configs, seeds, retrain=retrain, progress=progress)
+    histories: dict[str, dict[int, list[dict[str, float]]]] = {}
+    sources: dict[str, dict[int, str]] = {}
+    for name, config in configs.items():
+        histories[name], sources[name] = {}, {}
+        for run in trained[name]:
+            histories[name][run.config.seed], sources[name][run.config.seed] = run.history, YOURS
+        for seed in reference.seeds(config):
+            if seed not in histories[name]:
+                histories[name][seed] = reference.history(config.replace(seed=seed))
+                sources[name][seed] = REFERENCE
+        histories[name] = dict(sorted(histories[name].items()))
+    return Evidence(dict(configs), trained, histories, sources, reference.command)
+
+
+@functools.lru_cache(maxsize=64)
+def _real_reference(config_json: str) -> dict[str, float]:
+    from .metrics import FidKid, feature_network
+    from .train import load_split
+
+    config = TrainConfig.from_dict(json.loads(config_json))
+    train_set, heldout = load_split(config)
+    n = min(len(train_set), config.n_eval_samples)
+    fidkid = FidKid(feature_network(config.dataset, config.resolution), heldout.images)
+    fid, kid = fidkid.score(train_set.images[:n])
+    return {"fid": fid, "kid": kid, "n_train": n, "n_heldout": len(heldout)}
+
+
+def real_reference(config: TrainConfig) -> dict[str, float]:
+    """FID and KID of the training reals against the held-out reals, with the evaluation's feature network.
+
+    What a generator that copies its training set would score: the scale for "good" on a FID/KID plot.
+    At most ``n_eval_samples`` training reals (the run's fakes count); with 100 training images, 100.
+    """
+    return dict(_real_reference(json.dumps(config.to_dict(), sort_keys=True)))

@@ -1,0 +1,174 @@
+"""Findings over seeds: the reference results, a student's run against their band, the strength sweep."""
+
+import json
+import re
+
+import pytest
+
+from diffaug_lessons import cli
+from diffaug_lessons.evidence import (
+    KEPT,
+    REFERENCE_FILE,
+    Evidence,
+    Reference,
+    build_reference,
+    gather,
+    mean_sd,
+    real_reference,
+    summary_value,
+)
+from diffaug_lessons.experiments import SWEEP_STRENGTHS, strength_config, strength_sweep
+from diffaug_lessons.lessons import LESSONS, lesson_configs, reference_seeds
+from diffaug_lessons.numerics import NUMERICS_VERSION
+from diffaug_lessons.runs import seed_list, train_seeds
+from diffaug_lessons.train import TrainConfig, lesson_config
+
+
+@pytest.fixture(scope="module")
+def quick_reference(tmp_path_factory):
+    """Lesson 03's runs in quick mode over seeds 0 and 1, written by the same code as the shipped file."""
+    out = tmp_path_factory.mktemp("reference") / "quick.json"
+    return build_reference(["03"], preset="quick", out=out, seeds=2, progress=False)
+
+
+def test_a_reference_entry_is_regenerated_through_the_same_code_path(quick_reference):
+    data = json.loads(quick_reference.read_text())
+    assert data["numerics_version"] == NUMERICS_VERSION and data["command"].startswith(
+        "python -m diffaug_lessons reference --preset quick --seeds 2 --lessons 03")
+    configs = lesson_configs("03", "quick")
+    assert set(data["lessons"]["03"]) == set(configs)
+    reference = Reference.load(quick_reference)
+    for name, config in configs.items():
+        assert reference.seeds(config) == [0, 1], name
+    # the entry holds the run's own numbers (to 5 significant digits), column for column
+    run = train_seeds({"D only": configs["D only"]}, seeds=[1], progress=False)["D only"][0]
+    stored = reference.history(configs["D only"].replace(seed=1))
+    assert len(stored) == len(run.history)
+    for mine, kept in zip(run.history, stored):
+        assert set(kept) == {key for key in KEPT if key in mine}
+        for key, value in kept.items():
+            assert value == pytest.approx(mine[key], rel=1e-4, abs=1e-12), key
+
+
+def test_gather_trains_the_asked_seeds_and_fills_the_others_from_the_reference(quick_reference):
+    reference = Reference.load(quick_reference)
+    evidence = gather(lesson_configs("03", "quick"), seeds=1, reference=reference, progress=False)
+    assert evidence.sources["baseline"] == {0: "your run", 1: "reference"}
+    assert evidence.seeds() == [0, 1] and [run.config.seed for run in evidence.runs["baseline"]] == [0]
+    # the student's seed-0 run reproduces the reference's seed 0 (same code, same numerics)
+    mine = evidence.value("baseline", 0)
+    assert mine == pytest.approx(summary_value(reference.history(evidence.configs["baseline"]), "fid"), rel=1e-4)
+    line = evidence.band_line("baseline")
+    assert "your run (seed 0)" in line and "holds no other seeds" in line  # one reference seed is no band
+    table = evidence.table(("fid", "kid"))
+    assert [row[0] for row in table.rows] == ["baseline", "D only", "DiffAugment"]
+    assert all(" ± " in cell for row in table.rows for cell in row[1:3]) and "KID × 10³" in str(table)
+
+
+def _reference_from(evidence: Evidence, name: str, fids: list[float]) -> Reference:
+    """A reference whose seeds 1.. of ``name`` end at the given FIDs (every row of a seed at its value)."""
+    config = evidence.configs[name]
+    runs = {}
+    for seed, fid in enumerate(fids, start=1):
+        history = [dict(row, fid=fid) for row in evidence.histories[name][0]]
+        runs[config.replace(seed=seed).key()] = {"config": {}, "history": history}
+    return Reference({"runs": runs, "command": "test"})
+
+
+def test_a_students_run_outside_the_reference_band_is_said_to_be_outside(quick_reference):
+    configs = {"baseline": lesson_configs("03", "quick")["baseline"]}
+    mine = gather(configs, seeds=1, reference=Reference.load(quick_reference), progress=False)
+    fid = mine.value("baseline", 0)
+    # a band far below the student's run: outside, "above"
+    below = gather(configs, seeds=1, reference=_reference_from(mine, "baseline", [fid / 10, fid / 9, fid / 11]),
+                   progress=False)
+    line = below.band_line("baseline")
+    assert "above the reference band" in line and "seeds 1, 2, 3" in line
+    # a band around it: inside, with the band's numbers printed
+    around = [fid * 0.9, fid * 1.1, fid]
+    inside = gather(configs, seeds=1, reference=_reference_from(mine, "baseline", around), progress=False)
+    mean, sd = mean_sd(around)
+    line = inside.band_line("baseline")
+    assert "inside the reference band" in line and f"[{mean - 2 * sd:.1f}, {mean + 2 * sd:.1f}]" in line
+    # and a band far above: "below"
+    above = gather(configs, seeds=1, reference=_reference_from(mine, "baseline", [fid * 10, fid * 11, fid * 12]),
+                   progress=False)
+    assert "below the reference band" in above.band_line("baseline")
+
+
+def test_claims_count_the_seeds_where_they_hold():
+    rows = lambda fid: [{"step": 1, "fid": fid, "kid": fid / 1000}]  # noqa: E731
+    config = TrainConfig()
+    evidence = Evidence(
+        {"a": config, "b": config},
+        {"a": [], "b": []},
+        {"a": {0: rows(10.0), 1: rows(30.0), 2: rows(20.0)}, "b": {0: rows(15.0), 1: rows(25.0), 2: rows(25.0)}},
+        {"a": dict.fromkeys(range(3), "reference"), "b": dict.fromkeys(range(3), "reference")},
+    )
+    line = evidence.claim("a beats b", lambda s: evidence.value("a", s) < evidence.value("b", s), "a", "b",
+                          numbers=lambda s: f"{evidence.value('a', s):.0f} vs {evidence.value('b', s):.0f}")
+    assert line == "a beats b: in 2 of 3 seeds (seed 0: 10 vs 15; seed 1: 30 vs 25; seed 2: 20 vs 25)"
+    assert evidence.spread("a") == "20.0 ± 10.0" and evidence.spread("a", "kid") == "20.0 ± 10.0"
+
+
+def test_the_shipped_reference_covers_every_lesson_at_its_seeds():
+    """The committed notebooks draw their bands from this file: every run of every lesson, every seed."""
+    reference = Reference.load()
+    assert reference.path == REFERENCE_FILE and reference.data["numerics_version"] == NUMERICS_VERSION
+    assert reference.command.startswith("python -m diffaug_lessons reference --preset cpu")
+    for lesson in LESSONS:
+        for name, config in lesson_configs(lesson, "cpu").items():
+            assert reference.seeds(config)[: reference_seeds(lesson)] == list(range(reference_seeds(lesson))), (
+                f"lesson {lesson}: {name} lacks seeds in the reference; run `{reference.command}`")
+    assert REFERENCE_FILE.stat().st_size < 1_000_000
+
+
+def test_a_missing_or_foreign_reference_file_names_the_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match="python -m diffaug_lessons reference"):
+        Reference.load(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="not a reference file"):
+        Reference.load(tmp_path / "bad.json")
+
+
+def test_strength_sweep_scales_every_transform_together():
+    base = lesson_config("cpu", n_train=100, policy="color,translation,cutout")
+    assert strength_config(base, "diffaugment", 1.0).key() == base.replace(strategy="diffaugment").key()
+    assert strength_config(base, "d_only", 0.0).key() == base.replace(strategy="none").key()
+    double = strength_config(base, "reals_only", 2.0)
+    assert (double.translation_ratio, double.cutout_ratio, double.color_strength) == (0.25, 1.0, 2.0)
+    assert SWEEP_STRENGTHS[0] == 0 and SWEEP_STRENGTHS[-1] > 1 and len(SWEEP_STRENGTHS) >= 4
+    with pytest.raises(ValueError, match=r"strength must be a number in \[0, 2\]; got 3"):
+        strength_config(base, "diffaugment", 3)
+    with pytest.raises(ValueError, match="strategy must be one of none, reals_only"):
+        strength_config(base, "both", 1.0)
+
+
+def test_strength_sweep_trains_the_shared_baseline_once():
+    runs = strength_sweep("quick", strengths=(0.0, 2.0), strategies=("d_only", "diffaugment"), seeds=1,
+                          progress=False, steps=4, eval_every=2)
+    assert set(runs) == {(s, k, 0) for s in ("d_only", "diffaugment") for k in (0.0, 2.0)}
+    assert runs[("d_only", 0.0, 0)].path == runs[("diffaugment", 0.0, 0)].path
+    assert runs[("diffaugment", 2.0, 0)].config.color_strength == 2.0
+
+
+def test_train_seeds_gives_runs_in_seed_order_and_refuses_bad_seeds(tiny_config):
+    runs = train_seeds({"a": tiny_config(), "same": tiny_config()}, seeds=2, progress=False)
+    assert [run.config.seed for run in runs["a"]] == [0, 1]
+    assert [run.path for run in runs["a"]] == [run.path for run in runs["same"]]
+    for bad in (0, [], [-1], [True], "3"):
+        with pytest.raises(ValueError, match="seeds must be a positive count"):
+            seed_list(bad)
+
+
+def test_real_reference_puts_the_reals_on_the_metric_scale():
+    config = lesson_config("quick", n_train=100)
+    real = real_reference(config)
+    assert real["n_train"] == 100 and real["n_heldout"] == config.n_heldout
+    assert 0 <= real["fid"] and real["kid"] == pytest.approx(real["kid"])
+    assert real_reference(config.replace(seed=1))["fid"] != real["fid"]  # another split, another value
+
+
+def test_the_reference_command_refuses_unknown_lessons(capsys):
+    assert cli.main(["reference", "--lessons", "09"]) == 2
+    assert re.search(r"unknown lesson\(s\) 09; choose from 01, 02", capsys.readouterr().err)
