@@ -55,12 +55,45 @@ def _round(value: Any) -> Any:
     return value
 
 
-def reference_entry(config: TrainConfig, history: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """One run as the reference keeps it: the config's non-default fields and the kept history columns."""
+N_MEASURED = 500  # samples behind each sample measure, from one fixed z (seed 0) for every run
+
+
+def sample_measures(run: Any) -> dict[str, float]:
+    """What a run's final generator draws, as numbers: 500 samples from a fixed z.
+
+    - ``cutout_patches``, ``grey_borders``, ``brightness``, ``brightness_spread``, ``contrast``:
+      :func:`experiments.artifact_measures` (cutout squares of the official side, half the image);
+    - ``mirrored``: the fraction closer to a mirrored training image than to any training image;
+    - ``rotated``: the fraction whose nearest training image is turned by 90, 180 or 270 degrees;
+    - ``memorisation``: median distance of the samples to the training set over that of held-out
+      reals (:func:`metrics.memorisation`; below 1: closer to the training images than new reals are).
+    """
+    import torch
+
+    from .experiments import artifact_measures, closer_to_mirrored, nearest_rotation
+    from .metrics import memorisation
+    from .train import load_split
+
+    config = run.config
+    train_set, heldout = load_split(config)
+    z = torch.randn(N_MEASURED, config.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        samples = run.generator()(z)
+    measures = artifact_measures(samples, int(config.resolution * 0.5 + 0.5))
+    measures["mirrored"] = closer_to_mirrored(samples, train_set.images).float().mean().item()
+    measures["rotated"] = (nearest_rotation(samples, train_set.images) != 0).float().mean().item()
+    measures["memorisation"] = memorisation(samples, train_set.images, heldout.images).ratio
+    return {key: float(value) for key, value in measures.items()}
+
+
+def reference_entry(config: TrainConfig, history: Sequence[Mapping[str, Any]],
+                    measures: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """One run as the reference keeps it: the config's non-default fields, the kept history columns and
+    the sample measures."""
     defaults = TrainConfig()
     changed = {name: value for name, value in config.to_dict().items() if value != getattr(defaults, name, None)}
     rows = [{key: _round(row[key]) for key in KEPT if key in row} for row in history]
-    return {"config": changed, "history": rows}
+    return {"config": changed, "history": rows, "measures": {k: _round(v) for k, v in (measures or {}).items()}}
 
 
 def build_reference(
@@ -96,7 +129,8 @@ def build_reference(
         for name, seed_runs in trained.items():
             lesson_keys[lesson][name] = [run.config.key() for run in seed_runs]
             for run in seed_runs:
-                runs[run.config.key()] = reference_entry(run.config, run.history)
+                if run.config.key() not in runs:
+                    runs[run.config.key()] = reference_entry(run.config, run.history, sample_measures(run))
     command = f"python -m diffaug_lessons reference --preset {preset}" + (f" --seeds {seeds}" if seeds else "")
     if lessons:
         command += " --lessons " + " ".join(chosen)
@@ -107,7 +141,9 @@ def build_reference(
         "made": datetime.date.today().isoformat(), "preset": preset, "lessons": lesson_keys, "runs": runs,
     }
     text = json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n"
-    return atomic_write_bytes(text.encode(), out)
+    path = atomic_write_bytes(text.encode(), out)
+    path.chmod(0o644)  # package data: readable by everyone who installs it
+    return Path(path)
 
 
 @dataclass
@@ -139,6 +175,11 @@ class Reference:
         """The reference history of exactly this config (its seed included), or None."""
         entry = self.data.get("runs", {}).get(config.key())
         return None if entry is None else entry["history"]
+
+    def measures(self, config: TrainConfig) -> dict[str, float]:
+        """The reference's sample measures of exactly this config (empty if it has none)."""
+        entry = self.data.get("runs", {}).get(config.key())
+        return {} if entry is None else dict(entry.get("measures", {}))
 
     def seeds(self, config: TrainConfig, most: int = 100) -> list[int]:
         """The seeds the reference holds for ``config`` (its other fields as they are)."""
@@ -201,6 +242,8 @@ class Evidence:
     histories: dict[str, dict[int, list[dict[str, float]]]]
     sources: dict[str, dict[int, str]]
     reference_command: str = REFERENCE_COMMAND
+    reference: Reference = field(default_factory=Reference)
+    _measured: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict, repr=False)
 
     # -- numbers --------------------------------------------------------------
     def seeds(self, *names: str) -> list[int]:
@@ -212,6 +255,28 @@ class Evidence:
     def value(self, name: str, seed: int, key: str = "fid") -> float:
         """One run's number: ``key`` averaged over its last three evaluations."""
         return summary_value(self.histories[name][seed], key)
+
+    def measure(self, name: str, seed: int, key: str) -> float:
+        """A sample measure (:func:`sample_measures`) of one run: computed from your run's generator,
+        read from the reference for its seeds."""
+        if (name, seed) not in self._measured:
+            if self.sources[name][seed] == YOURS:
+                run = next(run for run in self.runs[name] if run.config.seed == seed)
+                self._measured[(name, seed)] = sample_measures(run)
+            else:
+                self._measured[(name, seed)] = self.reference.measures(self.configs[name].replace(seed=seed))
+        return self._measured[(name, seed)][key]
+
+    def measures(self, name: str, key: str) -> list[float]:
+        """:meth:`measure` for every seed of ``name``, in seed order."""
+        return [self.measure(name, seed, key) for seed in self.seeds(name)]
+
+    def measure_spread(self, name: str, key: str, percent: bool = False) -> str:
+        """'mean ± sd' over the seeds of a sample measure (as percentages with ``percent``)."""
+        values = [v * (100 if percent else 1) for v in self.measures(name, key)]
+        mean, sd = mean_sd(values)
+        unit, digits = ("%", 1) if percent else ("", 3)
+        return f"{mean:.{digits}f}{unit}" if len(values) == 1 else f"{mean:.{digits}f} ± {sd:.{digits}f}{unit}"
 
     def values(self, name: str, key: str = "fid") -> list[float]:
         return [self.value(name, seed, key) for seed in self.seeds(name)]
@@ -274,7 +339,54 @@ class Evidence:
         return (f"{name}: your run (seed {seed}) {label} {value:.1f}, {verdict} the reference band "
                 f"{mean:.1f} ± 2×{sd:.1f} = [{low:.1f}, {high:.1f}] of seeds {', '.join(map(str, others))}")
 
+    def band_lines(self, key: str = "fid", names: Sequence[str] | None = None) -> str:
+        """:meth:`band_line` for every run the student trained (or a line saying there are none)."""
+        names = [name for name in (names or self.configs) if YOURS in self.sources[name].values()]
+        if not names:
+            return "no runs of yours here: every number comes from the reference results"
+        return "\n".join(self.band_line(name, key) for name in names)
+
     # -- plots ----------------------------------------------------------------
+    def plot_keys(self, ax: Any, name: str, keys: Mapping[str, str], colors: Sequence[str] | None = None) -> Any:
+        """Several keys of one run over training (``keys``: key -> label), each as a band over seeds with
+        its mean, the student's run dashed."""
+        import numpy as np
+
+        colors = list(colors or ["tab:blue", "tab:orange", "tab:red", "tab:green", "tab:purple"])
+        seeds = self.seeds(name)
+        steps = np.array([row["step"] for row in self.histories[name][seeds[0]]])
+        for (key, label), color in zip(keys.items(), colors):
+            values = np.array([[row[key] for row in self.histories[name][s]] for s in seeds])
+            ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=color, alpha=0.15, lw=0)
+            ax.plot(steps, values.mean(axis=0), color=color, lw=2, label=f"{label} (mean of {len(seeds)} seeds)")
+            for i, seed in enumerate(seeds):
+                mine = self.sources[name][seed] == YOURS
+                ax.plot(steps, values[i], color=color, lw=1 if mine else 0.5, ls="--" if mine else "-",
+                        alpha=1 if mine else 0.5)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+        return ax
+
+    def bars(self, ax: Any, key: str = "fid", names: Sequence[str] | None = None,
+             labels: Mapping[str, str] | None = None, color: str = "tab:blue", measure: bool = False) -> Any:
+        """A bar per run at its mean over seeds, every seed as a point (the student's as a black cross).
+        ``measure``: ``key`` is a sample measure (:meth:`measure`), not a history column."""
+        scale, ylabel = (1.0, key.replace("_", " ")) if measure else SCALES.get(key, (1.0, key))
+        labels = labels or {}
+        names = list(names or self.configs)
+        for i, name in enumerate(names):
+            seeds = self.seeds(name)
+            values = [(self.measure(name, s, key) if measure else self.value(name, s, key)) * scale for s in seeds]
+            ax.bar(i, sum(values) / len(values), color=color, alpha=0.35)
+            for j, (seed, value) in enumerate(zip(seeds, values)):
+                mine = self.sources[name][seed] == YOURS
+                ax.plot(i + (j - (len(seeds) - 1) / 2) * 0.12, value, "kx" if mine else "o", color=None if mine else color,
+                        ms=7 if mine else 5)
+        ax.set_xticks(range(len(names)), [labels.get(n, n) for n in names], rotation=20, ha="right", fontsize=8)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3, axis="y")
+        return ax
+
     def plot(self, ax: Any, key: str = "fid", names: Sequence[str] | None = None,
              labels: Mapping[str, str] | None = None, colors: Sequence[str] | None = None,
              real_line: bool = True) -> Any:
@@ -321,12 +433,16 @@ def gather(
 ) -> Evidence:
     """Train ``configs`` at ``seeds`` (a count n: seeds 0 .. n-1) and add the reference's other seeds.
 
-    The student's runs always win over the reference for the same seed. Returns an :class:`Evidence`.
+    ``seeds=0`` trains nothing: the reference alone. The student's runs always win over the reference
+    for the same seed. Returns an :class:`Evidence`.
     """
     from .runs import train_seeds
 
     reference = reference if reference is not None else _default_reference()
-    trained = train_seeds(configs, seeds, retrain=retrain, progress=progress)
+    if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds == 0:
+        trained: dict[str, list[Any]] = {name: [] for name in configs}
+    else:
+        trained = train_seeds(configs, seeds, retrain=retrain, progress=progress)
     histories: dict[str, dict[int, list[dict[str, float]]]] = {}
     sources: dict[str, dict[int, str]] = {}
     for name, config in configs.items():
@@ -338,7 +454,34 @@ def gather(
                 histories[name][seed] = reference.history(config.replace(seed=seed))
                 sources[name][seed] = REFERENCE
         histories[name] = dict(sorted(histories[name].items()))
-    return Evidence(dict(configs), trained, histories, sources, reference.command)
+        if not histories[name]:
+            raise ValueError(f"{name}: no run trained and none in the reference for these settings; "
+                             "train at least one seed (seeds=1)")
+    return Evidence(dict(configs), trained, histories, sources, reference.command, reference)
+
+
+def plot_sweep(evidence: Evidence, ax: Any, key: str = "fid", strategies: Sequence[str] | None = None,
+               strengths: Sequence[float] | None = None, colors: Sequence[str] = ("tab:orange", "tab:red", "tab:green")) -> Any:
+    """The strength sweep (the runs of ``lesson_configs("04-sweep")``): ``key`` against T's strength,
+    a line per strategy through the means over seeds, every seed a point."""
+    from .experiments import STRATEGY_LABELS, SWEEP_STRATEGIES, SWEEP_STRENGTHS
+    from .lessons import sweep_label
+
+    scale, ylabel = SCALES.get(key, (1.0, key))
+    strategies, strengths = list(strategies or SWEEP_STRATEGIES), list(strengths or SWEEP_STRENGTHS)
+    for strategy, color in zip(strategies, colors):
+        means = []
+        for strength in strengths:
+            name = sweep_label(strategy, strength)
+            values = [evidence.value(name, seed, key) * scale for seed in evidence.seeds(name)]
+            means.append(sum(values) / len(values))
+            ax.plot([strength] * len(values), values, "o", color=color, ms=4, alpha=0.6)
+        ax.plot(strengths, means, "-", color=color, lw=2, label=f"{STRATEGY_LABELS[strategy]} (mean over seeds)")
+    ax.set_xlabel("strength of T (1 = the paper's policy; 0 = no T, the baseline)")
+    ax.set_ylabel(ylabel)
+    ax.set_xticks(strengths)
+    ax.grid(alpha=0.3)
+    return ax
 
 
 @functools.lru_cache(maxsize=64)

@@ -58,6 +58,13 @@ def test_gather_trains_the_asked_seeds_and_fills_the_others_from_the_reference(q
     # the student's seed-0 run reproduces the reference's seed 0 (same code, same numerics)
     mine = evidence.value("baseline", 0)
     assert mine == pytest.approx(summary_value(reference.history(evidence.configs["baseline"]), "fid"), rel=1e-4)
+    # sample measures: computed from your run's generator, read from the reference for its seeds
+    stored = reference.measures(evidence.configs["baseline"])
+    assert set(stored) >= {"cutout_patches", "grey_borders", "mirrored", "rotated", "memorisation"}
+    assert evidence.measure("baseline", 0, "memorisation") == pytest.approx(stored["memorisation"], rel=1e-4)
+    assert evidence.measure("baseline", 1, "mirrored") == reference.measures(
+        evidence.configs["baseline"].replace(seed=1))["mirrored"]
+    assert len(evidence.measures("D only", "rotated")) == 2 and " ± " in evidence.measure_spread("D only", "rotated", True)
     line = evidence.band_line("baseline")
     assert "your run (seed 0)" in line and "holds no other seeds" in line  # one reference seed is no band
     table = evidence.table(("fid", "kid"))
