@@ -40,8 +40,19 @@ KEPT = (
     "g_grad", "p", "r_t",
 )
 SUMMARY_LAST = 3  # a run's number: the mean of its last three evaluations
-# How a metric is shown: (scale, label). KID in the usual units of 10^-3.
+# How a metric is shown: (scale, label). KID in the usual units of 10^-3 on Inception and face features;
+# the embedded datasets' classifier features are not normalised, so their KID is in the thousands: raw.
 SCALES = {"kid": (1000.0, "KID × 10³"), "fid": (1.0, "FID")}
+RAW_KID = (1.0, "KID (classifier features, raw)")
+
+
+def metric_scale(key: str, config: TrainConfig | None = None) -> tuple[float, str]:
+    """(scale, label) to show ``key`` of runs of ``config`` with (KID x10^3 except on raw classifier features)."""
+    from .metrics import EMBEDDED_DATASETS
+
+    if key == "kid" and config is not None and config.dataset in EMBEDDED_DATASETS:
+        return RAW_KID
+    return SCALES.get(key, (1.0, key))
 YOURS, REFERENCE = "your run", "reference"
 
 
@@ -246,6 +257,10 @@ class Evidence:
     _measured: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict, repr=False)
 
     # -- numbers --------------------------------------------------------------
+    def scale(self, key: str) -> tuple[float, str]:
+        """(scale, label) of ``key`` for these runs (:func:`metric_scale`)."""
+        return metric_scale(key, next(iter(self.configs.values()), None))
+
     def seeds(self, *names: str) -> list[int]:
         """The seeds every one of ``names`` (default: all) has, in order."""
         chosen = names or tuple(self.configs)
@@ -282,8 +297,8 @@ class Evidence:
         return [self.value(name, seed, key) for seed in self.seeds(name)]
 
     def spread(self, name: str, key: str = "fid", digits: int | None = None) -> str:
-        """'mean ± sd' over the seeds (KID in units of 10^-3)."""
-        scale = SCALES.get(key, (1.0, key))[0]
+        """'mean ± sd' over the seeds (KID scaled as :func:`metric_scale` says)."""
+        scale = self.scale(key)[0]
         values = [v * scale for v in self.values(name, key)]
         digits = (1 if key in SCALES else 2) if digits is None else digits
         mean, sd = mean_sd(values)
@@ -308,7 +323,7 @@ class Evidence:
         """Mean ± sd over the seeds of each key for each run, and the seeds it rests on."""
         labels = labels or {}
         names = list(names or self.configs)
-        header = ["run", *(SCALES.get(key, (1.0, key))[1] for key in keys), "seeds"]
+        header = ["run", *(self.scale(key)[1] for key in keys), "seeds"]
         rows = []
         for name in names:
             seeds = self.seeds(name)
@@ -321,7 +336,7 @@ class Evidence:
 
     def band_line(self, name: str, key: str = "fid") -> str:
         """One line: the student's run of ``name`` against the reference seeds (mean ± 2 sd)."""
-        scale, label = SCALES.get(key, (1.0, key))
+        scale, label = self.scale(key)
         mine = [s for s, source in self.sources[name].items() if source == YOURS]
         others = [s for s, source in sorted(self.sources[name].items()) if source == REFERENCE]
         if not mine:
@@ -371,7 +386,7 @@ class Evidence:
              labels: Mapping[str, str] | None = None, color: str = "tab:blue", measure: bool = False) -> Any:
         """A bar per run at its mean over seeds, every seed as a point (the student's as a black cross).
         ``measure``: ``key`` is a sample measure (:meth:`measure`), not a history column."""
-        scale, ylabel = (1.0, key.replace("_", " ")) if measure else SCALES.get(key, (1.0, key))
+        scale, ylabel = (1.0, key.replace("_", " ")) if measure else self.scale(key)
         labels = labels or {}
         names = list(names or self.configs)
         for i, name in enumerate(names):
@@ -394,7 +409,7 @@ class Evidence:
         seeds thick, the student's own runs drawn on top (dashed). FID/KID get the reals' reference line."""
         import numpy as np
 
-        scale, ylabel = SCALES.get(key, (1.0, key))
+        scale, ylabel = self.scale(key)
         labels = labels or {}
         names = list(names or self.configs)
         colors = list(colors or ["tab:red", "tab:blue", "tab:purple", "tab:green", "tab:orange", "tab:brown",
@@ -433,14 +448,20 @@ def gather(
 ) -> Evidence:
     """Train ``configs`` at ``seeds`` (a count n: seeds 0 .. n-1) and add the reference's other seeds.
 
-    ``seeds=0`` trains nothing: the reference alone. The student's runs always win over the reference
+    ``seeds=0``: the reference alone, except for configs it has no results for (another preset,
+    quick mode), whose seed 0 trains. The student's runs always win over the reference
     for the same seed. Returns an :class:`Evidence`.
     """
     from .runs import train_seeds
 
     reference = reference if reference is not None else _default_reference()
     if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds == 0:
-        trained: dict[str, list[Any]] = {name: [] for name in configs}
+        missing = {name: config for name, config in configs.items() if not reference.seeds(config)}
+        if missing:
+            print(f"the reference holds no results for {', '.join(missing)} with these settings "
+                  "(another preset, or quick mode): training seed 0 of them")
+        trained = {name: [] for name in configs}
+        trained.update(train_seeds(missing, 1, retrain=retrain, progress=progress) if missing else {})
     else:
         trained = train_seeds(configs, seeds, retrain=retrain, progress=progress)
     histories: dict[str, dict[int, list[dict[str, float]]]] = {}
@@ -454,9 +475,6 @@ def gather(
                 histories[name][seed] = reference.history(config.replace(seed=seed))
                 sources[name][seed] = REFERENCE
         histories[name] = dict(sorted(histories[name].items()))
-        if not histories[name]:
-            raise ValueError(f"{name}: no run trained and none in the reference for these settings; "
-                             "train at least one seed (seeds=1)")
     return Evidence(dict(configs), trained, histories, sources, reference.command, reference)
 
 
@@ -467,7 +485,7 @@ def plot_sweep(evidence: Evidence, ax: Any, key: str = "fid", strategies: Sequen
     from .experiments import STRATEGY_LABELS, SWEEP_STRATEGIES, SWEEP_STRENGTHS
     from .lessons import sweep_label
 
-    scale, ylabel = SCALES.get(key, (1.0, key))
+    scale, ylabel = evidence.scale(key)
     strategies, strengths = list(strategies or SWEEP_STRATEGIES), list(strengths or SWEEP_STRENGTHS)
     for strategy, color in zip(strategies, colors):
         means = []

@@ -69,7 +69,18 @@ def test_gather_trains_the_asked_seeds_and_fills_the_others_from_the_reference(q
     assert "your run (seed 0)" in line and "holds no other seeds" in line  # one reference seed is no band
     table = evidence.table(("fid", "kid"))
     assert [row[0] for row in table.rows] == ["baseline", "D only", "DiffAugment"]
-    assert all(" ± " in cell for row in table.rows for cell in row[1:3]) and "KID × 10³" in str(table)
+    assert all(" ± " in cell for row in table.rows for cell in row[1:3]) and "KID (classifier features, raw)" in str(table)
+
+
+def test_reference_only_mode_trains_only_what_the_reference_lacks(quick_reference, capsys):
+    reference = Reference.load(quick_reference)
+    configs = lesson_configs("03", "quick")
+    evidence = gather(configs, seeds=0, reference=reference, progress=False)
+    assert all(source == "reference" for name in configs for source in evidence.sources[name].values())
+    assert evidence.runs["baseline"] == [] and evidence.seeds() == [0, 1]
+    other = {"steps 30": configs["baseline"].replace(steps=30)}  # not in the reference: its seed 0 trains
+    evidence = gather(other, seeds=0, reference=reference, progress=False)
+    assert evidence.sources["steps 30"] == {0: "your run"} and "holds no results for steps 30" in capsys.readouterr().out
 
 
 def _reference_from(evidence: Evidence, name: str, fids: list[float]) -> Reference:
@@ -115,7 +126,10 @@ def test_claims_count_the_seeds_where_they_hold():
     line = evidence.claim("a beats b", lambda s: evidence.value("a", s) < evidence.value("b", s), "a", "b",
                           numbers=lambda s: f"{evidence.value('a', s):.0f} vs {evidence.value('b', s):.0f}")
     assert line == "a beats b: in 2 of 3 seeds (seed 0: 10 vs 15; seed 1: 30 vs 25; seed 2: 20 vs 25)"
-    assert evidence.spread("a") == "20.0 ± 10.0" and evidence.spread("a", "kid") == "20.0 ± 10.0"
+    assert evidence.spread("a") == "20.0 ± 10.0" and evidence.spread("a", "kid") == "0.0 ± 0.0"  # raw on digits
+    faces = Evidence({"a": TrainConfig(dataset="faces")}, {"a": []}, {"a": evidence.histories["a"]},
+                     {"a": evidence.sources["a"]})
+    assert faces.spread("a", "kid") == "20.0 ± 10.0" and faces.scale("kid") == (1000.0, "KID × 10³")
 
 
 def test_the_shipped_reference_covers_every_lesson_at_its_seeds():
