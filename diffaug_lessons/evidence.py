@@ -44,6 +44,12 @@ SUMMARY_LAST = 3  # a run's number: the mean of its last three evaluations
 # the embedded datasets' classifier features are not normalised, so their KID is in the thousands: raw.
 SCALES = {"kid": (1000.0, "KID × 10³"), "fid": (1.0, "FID")}
 RAW_KID = (1.0, "KID (classifier features, raw)")
+LABELS = {
+    "d_gap": "D gap (train − held-out)", "acc_train": "D acc. train reals", "acc_heldout": "D acc. held-out reals",
+    "acc_fake": "D acc. G(z)", "acc_fake_aug": "D acc. T(G(z))", "acc_train_aug": "D acc. T(x)",
+    "acc_fake_g": "D acc. G(z), raw G", "d_fake_g": "D(G(z)), raw G", "g_grad": "G's image gradient",
+    "d_heldout": "D(held-out reals)", "d_train": "D(train reals)", "d_fake": "D(G(z))", "d_fake_aug": "D(T(G(z)))",
+}
 
 
 def metric_scale(key: str, config: TrainConfig | None = None) -> tuple[float, str]:
@@ -52,7 +58,7 @@ def metric_scale(key: str, config: TrainConfig | None = None) -> tuple[float, st
 
     if key == "kid" and config is not None and config.dataset in EMBEDDED_DATASETS:
         return RAW_KID
-    return SCALES.get(key, (1.0, key))
+    return SCALES.get(key, (1.0, LABELS.get(key, key)))
 YOURS, REFERENCE = "your run", "reference"
 
 
@@ -373,7 +379,7 @@ class Evidence:
         for (key, label), color in zip(keys.items(), colors):
             values = np.array([[row[key] for row in self.histories[name][s]] for s in seeds])
             ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=color, alpha=0.15, lw=0)
-            ax.plot(steps, values.mean(axis=0), color=color, lw=2, label=f"{label} (mean of {len(seeds)} seeds)")
+            ax.plot(steps, values.mean(axis=0), color=color, lw=2, label=f"{label} ({_of_seeds(len(seeds))})")
             for i, seed in enumerate(seeds):
                 mine = self.sources[name][seed] == YOURS
                 ax.plot(steps, values[i], color=color, lw=1 if mine else 0.5, ls="--" if mine else "-",
@@ -395,8 +401,8 @@ class Evidence:
             ax.bar(i, sum(values) / len(values), color=color, alpha=0.35)
             for j, (seed, value) in enumerate(zip(seeds, values)):
                 mine = self.sources[name][seed] == YOURS
-                ax.plot(i + (j - (len(seeds) - 1) / 2) * 0.12, value, "kx" if mine else "o", color=None if mine else color,
-                        ms=7 if mine else 5)
+                ax.plot(i + (j - (len(seeds) - 1) / 2) * 0.12, value, "x" if mine else "o",
+                        color="black" if mine else color, ms=7 if mine else 5)
         ax.set_xticks(range(len(names)), [labels.get(n, n) for n in names], rotation=20, ha="right", fontsize=8)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, axis="y")
@@ -420,20 +426,22 @@ class Evidence:
             values = np.array([[row[key] * scale for row in self.histories[name][s]] for s in seeds])
             label = labels.get(name, name)
             ax.fill_between(steps, values.min(axis=0), values.max(axis=0), color=color, alpha=0.15, lw=0)
-            ax.plot(steps, values.mean(axis=0), color=color, lw=2, label=f"{label} (mean of {len(seeds)} seeds)")
+            ax.plot(steps, values.mean(axis=0), color=color, lw=2, label=f"{label} ({_of_seeds(len(seeds))})")
             for i, seed in enumerate(seeds):
                 if self.sources[name][seed] == YOURS:
                     ax.plot(steps, values[i], color=color, lw=1, ls="--", label=f"{label}: your run (seed {seed})"
                             if len(seeds) > 1 and i == 0 else None)
                 else:
                     ax.plot(steps, values[i], color=color, lw=0.5, alpha=0.5)
+        bottom = 0.0
         if real_line and key in ("fid", "kid") and names:
             real = real_reference(self.configs[names[0]])
             ax.axhline(real[key] * scale, color="black", ls=":", lw=1.2,
                        label=f"real vs real: {real['n_train']} training vs {real['n_heldout']} held-out reals")
+            bottom = min(0.0, real[key] * scale * 1.15)  # an unbiased KID of near-identical sets can be below 0
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
-        ax.set_ylim(bottom=0)
+        ax.set_ylim(bottom=bottom)
         ax.grid(alpha=0.3)
         return ax
 
@@ -476,6 +484,10 @@ def gather(
                 sources[name][seed] = REFERENCE
         histories[name] = dict(sorted(histories[name].items()))
     return Evidence(dict(configs), trained, histories, sources, reference.command, reference)
+
+
+def _of_seeds(n: int) -> str:
+    return "one seed" if n == 1 else f"mean of {n} seeds"
 
 
 def plot_sweep(evidence: Evidence, ax: Any, key: str = "fid", strategies: Sequence[str] | None = None,
