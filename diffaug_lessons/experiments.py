@@ -355,6 +355,8 @@ def reproduce(
         ("DiffAugment's FID and KID beat the baseline's",
          [d["fid"] < b["fid"] and d["kid"] < b["kid"] for d, b in zip(diff, base)],
          "FID " + ", ".join(f"{d['fid']:.1f} vs {b['fid']:.1f}" for d, b in zip(diff, base))),
+        ("T in the D step only: FID worse than the baseline's", [d["fid"] > b["fid"] for d, b in zip(d_only, base)],
+         "FID " + ", ".join(f"{d['fid']:.1f} vs {b['fid']:.1f}" for d, b in zip(d_only, base))),
     ]
     lines += ["", f"## The paper's findings at {_amount_label(grid.configs[('none', smallest, grid.seeds[0])], pool)} "
               "training images, seed by seed", ""]
@@ -363,6 +365,12 @@ def reproduce(
         mark = "x" if count == n_seeds else ("~" if count else " ")
         lines.append(f"- [{mark}] {text}: in {count} of {n_seeds} seeds ({numbers})")
 
+    if dataset != "faces":
+        from .evidence import real_reference
+
+        real = real_reference(grid.configs[("none", smallest, grid.seeds[0])])
+        lines += ["", f"For scale: the {real['n_train']} training reals of seed {grid.seeds[0]} against the "
+                  f"{real['n_heldout']} held-out reals score FID {real['fid']:.1f}, KID {real['kid']:.1f}."]
     seed = grid.seeds[0]
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.4))
     for ax, strategy in zip(axes, STRATEGIES):

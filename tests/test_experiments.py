@@ -81,7 +81,8 @@ def test_reproduce_writes_a_report_with_the_four_findings(tmp_path):
     text = report.read_text()
     for strategy in ("baseline (no T)", "T on reals only", "T in D step only", "DiffAugment"):
         assert strategy in text
-    assert text.count("- [") == 5  # one line per finding, ticked or not, with its numbers
+    assert text.count("- [") == 6  # one line per finding, ticked or not, with its numbers
+    assert "For scale: the 64 training reals" in text
     assert (tmp_path / "report" / "samples.png").exists() and (tmp_path / "report" / "d_outputs.png").exists()
 
 
@@ -92,7 +93,7 @@ def test_reproduce_over_seeds_gives_spreads_and_counts_from_every_seed(tmp_path)
     table = [line for line in text.splitlines() if line.startswith("| 64 (")]
     assert len(table) == 4 and all(line.count(" ± ") == 7 for line in table)
     findings = [line for line in text.splitlines() if line.startswith("- [")]
-    assert len(findings) == 5 and all(re.search(r"in [012] of 2 seeds", line) for line in findings)
+    assert len(findings) == 6 and all(re.search(r"in [012] of 2 seeds", line) for line in findings)
     # the spread comes from the two runs themselves
     grid = run_grid(["none"], ["64"], "quick", seeds=2, steps=6)
     fids = [row["fid"] for row in grid.summaries("none", "64")]
