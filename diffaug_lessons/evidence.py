@@ -48,7 +48,8 @@ LABELS = {
     "d_gap": "D gap (train − held-out)", "acc_train": "D acc. train reals", "acc_heldout": "D acc. held-out reals",
     "acc_fake": "D acc. G(z), EMA G", "acc_fake_aug": "D acc. T(G(z)), EMA G", "acc_train_aug": "D acc. T(x)",
     "acc_fake_g": "D acc. G(z), trained G", "d_fake_g": "D(G(z)), trained G", "g_grad": "G's image gradient",
-    "loss_g": "G's loss", "loss_d": "D's loss", "d_heldout": "D(held-out reals)", "d_train": "D(train reals)", "d_fake": "D(G(z)), EMA G", "d_fake_aug": "D(T(G(z))), EMA G",
+    "loss_g": "G's loss", "loss_d": "D's loss",
+    "d_heldout": "D(held-out reals)", "d_train": "D(train reals)", "d_fake": "D(G(z)), EMA G", "d_fake_aug": "D(T(G(z))), EMA G",
 }
 
 
