@@ -18,7 +18,7 @@ from diffaug_lessons.evidence import (
     summary_value,
 )
 from diffaug_lessons.experiments import SWEEP_STRENGTHS, strength_config, strength_sweep
-from diffaug_lessons.lessons import LESSONS, lesson_configs, reference_seeds
+from diffaug_lessons.lessons import LESSONS, lesson_configs, reference_seeds, shipped_seeds
 from diffaug_lessons.numerics import NUMERICS_VERSION
 from diffaug_lessons.runs import seed_list, train_seeds
 from diffaug_lessons.train import TrainConfig, lesson_config
@@ -139,8 +139,11 @@ def test_the_shipped_reference_covers_every_lesson_at_its_seeds():
     assert reference.command.startswith("python -m diffaug_lessons reference --preset cpu")
     for lesson in LESSONS:
         for name, config in lesson_configs(lesson, "cpu").items():
-            assert reference.seeds(config)[: reference_seeds(lesson)] == list(range(reference_seeds(lesson))), (
+            count = shipped_seeds(lesson, name)
+            assert 1 <= count <= reference_seeds(lesson)
+            assert reference.seeds(config)[:count] == list(range(count)), (
                 f"lesson {lesson}: {name} lacks seeds in the reference; run `{reference.command}`")
+            assert reference.measures(config), f"lesson {lesson}: {name} has no sample measures"
     assert REFERENCE_FILE.stat().st_size < 1_000_000
 
 
