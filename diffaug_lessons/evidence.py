@@ -228,6 +228,23 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
+# Student's t, 97.5% quantile, by degrees of freedom (beyond 30: the normal's 1.96).
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+         15: 2.131, 20: 2.086, 30: 2.042}
+
+
+def prediction_interval(values: Sequence[float]) -> tuple[float, float]:
+    """95% prediction interval for one more draw from the distribution of ``values`` (two or more)."""
+    n = len(values)
+    if n < 2:
+        raise ValueError(f"a prediction interval needs two values at least; got {n}")
+    mean, sd = mean_sd(values)
+    df = n - 1
+    t = _T975.get(df) or (1.96 if df > 30 else _T975[max(k for k in _T975 if k < df)])
+    half = t * sd * math.sqrt(1 + 1 / n)
+    return mean - half, mean + half
+
+
 class Table:
     """A small results table: markdown in JupyterLab, aligned text elsewhere."""
 
@@ -262,6 +279,13 @@ class Evidence:
     reference_command: str = REFERENCE_COMMAND
     reference: Reference = field(default_factory=Reference)
     _measured: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict, repr=False)
+
+    def common(self) -> Evidence:
+        """The same runs limited to the seeds every run has (a sweep's points then share their seeds)."""
+        keep = set(self.seeds())
+        histories = {name: {s: h for s, h in by_seed.items() if s in keep} for name, by_seed in self.histories.items()}
+        sources = {name: {s: v for s, v in by_seed.items() if s in keep} for name, by_seed in self.sources.items()}
+        return Evidence(self.configs, self.runs, histories, sources, self.reference_command, self.reference)
 
     # -- numbers --------------------------------------------------------------
     def scale(self, key: str) -> tuple[float, str]:
@@ -342,7 +366,12 @@ class Evidence:
         return Table(header, rows, note)
 
     def band_line(self, name: str, key: str = "fid") -> str:
-        """One line: the student's run of ``name`` against the reference seeds (mean ± 2 sd)."""
+        """One line: the student's run of ``name`` against the reference's other seeds.
+
+        The band is the 95% prediction interval for one more seed from those seeds (Student's t:
+        mean ± t(0.975, n-1) · sd · sqrt(1 + 1/n)); with two or three reference seeds it is wide,
+        which is the honest answer to "is my run unusual?" from so few runs.
+        """
         scale, label = self.scale(key)
         mine = [s for s, source in self.sources[name].items() if source == YOURS]
         others = [s for s, source in sorted(self.sources[name].items()) if source == REFERENCE]
@@ -354,12 +383,13 @@ class Evidence:
             return (f"{name}: your run (seed {seed}) {label} {value:.1f}; the reference holds no other seeds of "
                     "these settings to compare with")
         reference = [self.value(name, s, key) * scale for s in others]
-        mean, sd = mean_sd(reference)
-        low, high = mean - 2 * sd, mean + 2 * sd
-        inside = low <= value <= high
-        verdict = "inside" if inside else ("below" if value < low else "above")
-        return (f"{name}: your run (seed {seed}) {label} {value:.1f}, {verdict} the reference band "
-                f"{mean:.1f} ± 2×{sd:.1f} = [{low:.1f}, {high:.1f}] of seeds {', '.join(map(str, others))}")
+        low, high = prediction_interval(reference)
+        if key == "fid":
+            low = max(low, 0.0)  # a FID is never below 0
+        verdict = "inside" if low <= value <= high else ("below" if value < low else "above")
+        return (f"{name}: your run (seed {seed}) {label} {value:.1f}, {verdict} the reference band [{low:.1f}, {high:.1f}] "
+                f"(95% prediction interval from seeds {', '.join(map(str, others))}: "
+                f"{', '.join(f'{v:.1f}' for v in reference)})")
 
     def band_lines(self, key: str = "fid", names: Sequence[str] | None = None) -> str:
         """:meth:`band_line` for every run the student trained (or a line saying there are none)."""

@@ -14,6 +14,7 @@ from diffaug_lessons.evidence import (
     build_reference,
     gather,
     mean_sd,
+    prediction_interval,
     real_reference,
     summary_value,
 )
@@ -64,6 +65,9 @@ def test_gather_trains_the_asked_seeds_and_fills_the_others_from_the_reference(q
     assert evidence.measure("baseline", 0, "memorisation") == pytest.approx(stored["memorisation"], rel=1e-4)
     assert evidence.measure("baseline", 1, "mirrored") == reference.measures(
         evidence.configs["baseline"].replace(seed=1))["mirrored"]
+    partial = Evidence(evidence.configs, evidence.runs, {**evidence.histories, "D only": {0: evidence.histories["D only"][0]}},
+                       {**evidence.sources, "D only": {0: "your run"}})
+    assert partial.seeds("baseline") == [0, 1] and partial.common().seeds("baseline") == [0]
     assert len(evidence.measures("D only", "rotated")) == 2 and " ± " in evidence.measure_spread("D only", "rotated", True)
     line = evidence.band_line("baseline")
     assert "your run (seed 0)" in line and "holds no other seeds" in line  # one reference seed is no band
@@ -101,17 +105,27 @@ def test_a_students_run_outside_the_reference_band_is_said_to_be_outside(quick_r
     below = gather(configs, seeds=1, reference=_reference_from(mine, "baseline", [fid / 10, fid / 9, fid / 11]),
                    progress=False)
     line = below.band_line("baseline")
-    assert "above the reference band" in line and "seeds 1, 2, 3" in line
+    assert "above the reference band" in line and "prediction interval from seeds 1, 2, 3" in line
     # a band around it: inside, with the band's numbers printed
     around = [fid * 0.9, fid * 1.1, fid]
     inside = gather(configs, seeds=1, reference=_reference_from(mine, "baseline", around), progress=False)
     mean, sd = mean_sd(around)
+    half = 4.303 * sd * (1 + 1 / 3) ** 0.5  # Student's t, 2 degrees of freedom
     line = inside.band_line("baseline")
-    assert "inside the reference band" in line and f"[{mean - 2 * sd:.1f}, {mean + 2 * sd:.1f}]" in line
+    assert "inside the reference band" in line and f"[{mean - half:.1f}, {mean + half:.1f}]" in line
     # and a band far above: "below"
     above = gather(configs, seeds=1, reference=_reference_from(mine, "baseline", [fid * 10, fid * 11, fid * 12]),
                    progress=False)
     assert "below the reference band" in above.band_line("baseline")
+
+
+def test_prediction_interval_widens_with_fewer_seeds():
+    half = 12.706 * 2 ** 0.5 * 1.5 ** 0.5  # t(0.975, 1) x sd x sqrt(1 + 1/2)
+    assert prediction_interval([1.0, 3.0]) == pytest.approx((2 - half, 2 + half))
+    low, high = prediction_interval([1.0, 3.0] * 20)
+    assert high - low == pytest.approx(2 * 1.96 * mean_sd([1.0, 3.0] * 20)[1] * (1 + 1 / 40) ** 0.5)
+    with pytest.raises(ValueError, match="two values at least; got 1"):
+        prediction_interval([1.0])
 
 
 def test_claims_count_the_seeds_where_they_hold():
