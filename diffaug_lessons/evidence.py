@@ -441,9 +441,11 @@ class Evidence:
 
     def plot(self, ax: Any, key: str = "fid", names: Sequence[str] | None = None,
              labels: Mapping[str, str] | None = None, colors: Sequence[str] | None = None,
-             real_line: bool = True) -> Any:
+             real_line: bool = True, from_step: int | None = None) -> Any:
         """``key`` over training: for each run a band from the lowest to the highest seed, the mean over
-        seeds thick, the student's own runs drawn on top (dashed). FID/KID get the reals' reference line."""
+        seeds thick, the student's own runs drawn on top (dashed). FID/KID get the reals' reference line.
+        ``from_step``: size the y axis to the values from that step on (the first evaluations, far
+        higher, run off the top), so a late rise stays visible on a linear axis."""
         import numpy as np
 
         scale, ylabel = self.scale(key)
@@ -473,6 +475,11 @@ class Evidence:
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
         ax.set_ylim(bottom=bottom)
+        if from_step is not None:
+            late = [row[key] * scale for name in names for history in self.histories[name].values()
+                    for row in history if row["step"] >= from_step]
+            if late:
+                ax.set_ylim(top=max(late) * 1.15)
         ax.grid(alpha=0.3)
         return ax
 

@@ -141,6 +141,18 @@ def test_claims_count_the_seeds_where_they_hold():
                           numbers=lambda s: f"{evidence.value('a', s):.0f} vs {evidence.value('b', s):.0f}")
     assert line == "a beats b: in 2 of 3 seeds (seed 0: 10 vs 15; seed 1: 30 vs 25; seed 2: 20 vs 25)"
     assert evidence.spread("a") == "20.0 ± 10.0" and evidence.spread("a", "kid") == "0.0 ± 0.0"  # raw on digits
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rising = lambda *fids: [{"step": 100 * (i + 1), "fid": f, "kid": 0.0} for i, f in enumerate(fids)]  # noqa: E731
+    curves = Evidence({"a": config}, {"a": []}, {"a": {0: rising(900.0, 50.0, 60.0), 1: rising(800.0, 40.0, 70.0)}},
+                      {"a": dict.fromkeys(range(2), "reference")})
+    fig, ax = plt.subplots()
+    curves.plot(ax, "fid", real_line=False, from_step=200)
+    assert ax.get_ylim() == pytest.approx((0.0, 70.0 * 1.15))  # the late rise fills the axis
+    plt.close(fig)
     faces = Evidence({"a": TrainConfig(dataset="faces")}, {"a": []}, {"a": evidence.histories["a"]},
                      {"a": evidence.sources["a"]})
     assert faces.spread("a", "kid") == "20.0 ± 10.0" and faces.scale("kid") == (1000.0, "KID × 10³")
