@@ -203,7 +203,8 @@ def test_strength_sweep_trains_the_shared_baseline_once():
 
 
 def test_train_seeds_gives_runs_in_seed_order_and_refuses_bad_seeds(tiny_config):
-    runs = train_seeds({"a": tiny_config(), "same": tiny_config()}, seeds=2, progress=False)
+    # eval_every=3: a config of its own, so the session cache's tiny_config runs (other tests') stay untouched
+    runs = train_seeds({"a": tiny_config(eval_every=3), "same": tiny_config(eval_every=3)}, seeds=2, progress=False)
     assert [run.config.seed for run in runs["a"]] == [0, 1]
     assert [run.path for run in runs["a"]] == [run.path for run in runs["same"]]
     for bad in (0, [], [-1], [True], "3"):
