@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +52,8 @@ def test_a_conditional_pair_gets_its_labels_under_ddp(tmp_path):
     out = _torchrun(str(tmp_path / "run"), DDP_WORKER_ARCHITECTURE="biggan")
     assert out.count("status complete, identical weights True") == 2  # labels in G and D, 2 D steps per G step
     assert out.count("real labels valid True") == 2
-    fakes = [line.split(" fake ")[1].split(" real labels")[0] for line in out.splitlines() if " fake " in line]
+    # findall over the whole output: the two ranks print to one pipe, and their lines can run together
+    fakes = re.findall(r" fake (\[[^\]]*\]) real labels", out)
     assert len(fakes) == 2 and fakes[0] != fakes[1]  # each rank draws its own classes for its fakes
     meta = json.loads((tmp_path / "run" / "meta.json").read_text())
     assert meta["status"] == "complete" and meta["n_classes"] == 10
