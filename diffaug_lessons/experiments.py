@@ -190,11 +190,9 @@ def run_grid(
     training subset, the held-out set, the initial weights, the batches and T's draws. Runs missing
     from the cache train side by side (:func:`diffaug_lessons.runs.train_many`).
     """
-    from .runs import train_many
+    from .runs import seed_list, train_many
 
-    chosen = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
-    if not chosen or any(isinstance(seed, bool) or not isinstance(seed, int) or seed < 0 for seed in chosen):
-        raise ValueError(f"seeds must be a positive count or a list of seeds >= 0; got {seeds!r}")
+    chosen = seed_list(seeds)
     configs = {
         (strategy, amount, seed): lesson_config(preset, strategy=strategy, seed=seed, **parse_amount(amount), **overrides)
         for amount in amounts for strategy in strategies for seed in chosen
@@ -245,11 +243,9 @@ def strength_sweep(
     Returns runs keyed (strategy, strength, seed); strength 0 is the same baseline run under every
     strategy (trained once).
     """
-    from .runs import train_many
+    from .runs import seed_list, train_many
 
-    chosen = tuple(range(seeds)) if isinstance(seeds, int) else tuple(seeds)
-    if not chosen or any(isinstance(seed, bool) or not isinstance(seed, int) or seed < 0 for seed in chosen):
-        raise ValueError(f"seeds must be a positive count or a list of seeds >= 0; got {seeds!r}")
+    chosen = seed_list(seeds)
     base = lesson_config(preset, **{"n_train": 100, "policy": "color,translation,cutout", **overrides})
     wanted = {(strategy, float(strength), seed): strength_config(base, strategy, strength).replace(seed=seed)
               for strategy in strategies for strength in strengths for seed in chosen}
