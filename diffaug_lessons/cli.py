@@ -1,10 +1,11 @@
-"""Command line: ``python -m diffaug_lessons train|reproduce|reference|runs``.
+"""Command line: ``python -m diffaug_lessons train|reproduce|reference|recipe|runs``.
 
 Examples::
 
     python -m diffaug_lessons train --strategy diffaugment --n-train 100 --steps 3000
     python -m diffaug_lessons reproduce --out report/ --seeds 3
     python -m diffaug_lessons reference --preset cpu
+    python -m diffaug_lessons recipe --dataset digits
     python -m diffaug_lessons runs
 """
 
@@ -104,6 +105,15 @@ def build_parser() -> argparse.ArgumentParser:
     reference_parser.add_argument("--cached-only", action="store_true",
                                   help="train nothing: keep the finished runs the cache holds")
 
+    recipe_parser = commands.add_parser(
+        "recipe", help="the recipe study: candidates on selection seeds, the rule's choice, fresh confirmation seeds"
+    )
+    recipe_parser.add_argument("--dataset", required=True, help="digits or faces")
+    recipe_parser.add_argument("--preset", choices=PRESETS, default="cpu", help="default cpu (the committed study's)")
+    recipe_parser.add_argument("--out", type=Path, help="default: the package's reference/recipe-<dataset>.json")
+    recipe_parser.add_argument("--cached-only", action="store_true",
+                               help="train nothing: use what the cache and the shipped reference hold")
+
     commands.add_parser("runs", help="list the saved runs in the cache")
     return parser
 
@@ -118,6 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _reproduce(args)
         if args.command == "reference":
             return _reference(args)
+        if args.command == "recipe":
+            return _recipe(args)
         return _list_runs()
     except (ValueError, TypeError, OSError, RuntimeError) as error:  # OSError: missing files, a full disk
         print(f"error: {error}", file=sys.stderr)
@@ -185,6 +197,14 @@ def _reference(args: argparse.Namespace) -> int:
                            cached_only=args.cached_only)
     data = path.read_text()
     print(f"wrote {path} ({len(data) / 1024:.0f} KiB)")
+    return 0
+
+
+def _recipe(args: argparse.Namespace) -> int:
+    from .recipe import report, run_study
+
+    results = run_study(args.dataset, args.preset, out=args.out, train=not args.cached_only)
+    print(report(results))
     return 0
 
 

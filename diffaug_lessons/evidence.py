@@ -18,7 +18,6 @@ differently is never matched to today's runs.
 from __future__ import annotations
 
 import datetime
-import functools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -27,11 +26,20 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .experiments import (
+    STRATEGY_LABELS,
+    SWEEP_STRATEGIES,
+    SWEEP_STRENGTHS,
+    artifact_measures,
+    closer_to_mirrored,
+    nearest_rotation,
+    real_reference,
+)
+from .lessons import LESSONS, lesson_configs, reference_seeds, sweep_label
 from .numerics import NUMERICS_VERSION
+from .reference import REFERENCE_COMMAND, REFERENCE_FILE, Reference
 from .train import TrainConfig
 
-REFERENCE_FILE = Path(__file__).resolve().parent / "reference" / "cpu.json"
-REFERENCE_COMMAND = "python -m diffaug_lessons reference --preset cpu"
 # The history columns the reference keeps (the lessons' plots and tables read no others).
 KEPT = (
     "step", "loss_d", "loss_g", "fid", "kid", "d_gap",
@@ -88,7 +96,6 @@ def sample_measures(run: Any) -> dict[str, float]:
     """
     import torch
 
-    from .experiments import artifact_measures, closer_to_mirrored, nearest_rotation
     from .metrics import memorisation
     from .train import load_split
 
@@ -129,7 +136,6 @@ def build_reference(
     The file records the command, the package and numerics versions.
     """
     from .atomic import atomic_write_bytes
-    from .lessons import LESSONS, lesson_configs, reference_seeds
     from .runs import finished_run, train_seeds
 
     chosen = list(lessons or LESSONS)
@@ -163,55 +169,6 @@ def build_reference(
     path.chmod(0o644)  # package data: readable by everyone who installs it
     return Path(path)
 
-
-@dataclass
-class Reference:
-    """The reference results: run key -> (config fields, history)."""
-
-    data: dict[str, Any] = field(default_factory=dict)
-    path: Path | None = None
-
-    @classmethod
-    def load(cls, path: str | Path | None = None) -> Reference:
-        """Read a reference file (default: the one shipped with the package)."""
-        file = Path(path) if path is not None else REFERENCE_FILE
-        try:
-            data = json.loads(file.read_text())
-        except FileNotFoundError:
-            raise FileNotFoundError(
-                f"no reference results at {file}; make them with `{REFERENCE_COMMAND}`"
-            ) from None
-        if not isinstance(data, dict) or not isinstance(data.get("runs"), dict):
-            raise ValueError(f"{file} is not a reference file (no 'runs' table); remake it with `{REFERENCE_COMMAND}`")
-        return cls(data, file)
-
-    @property
-    def command(self) -> str:
-        return self.data.get("command", REFERENCE_COMMAND)
-
-    def history(self, config: TrainConfig) -> list[dict[str, float]] | None:
-        """The reference history of exactly this config (its seed included), or None."""
-        entry = self.data.get("runs", {}).get(config.key())
-        return None if entry is None else entry["history"]
-
-    def measures(self, config: TrainConfig) -> dict[str, float]:
-        """The reference's sample measures of exactly this config (empty if it has none)."""
-        entry = self.data.get("runs", {}).get(config.key())
-        return {} if entry is None else dict(entry.get("measures", {}))
-
-    def seeds(self, config: TrainConfig, most: int = 100) -> list[int]:
-        """The seeds the reference holds for ``config`` (its other fields as they are)."""
-        return [seed for seed in range(most) if self.history(config.replace(seed=seed)) is not None]
-
-
-@functools.cache
-def _default_reference() -> Reference:
-    return Reference.load() if REFERENCE_FILE.exists() else Reference()
-
-
-# ---------------------------------------------------------------------------
-# A lesson's runs over seeds
-# ---------------------------------------------------------------------------
 
 def summary_value(history: Sequence[Mapping[str, float]], key: str, last: int = SUMMARY_LAST) -> float:
     """The mean of ``key`` over a run's last ``last`` evaluations."""
@@ -500,7 +457,7 @@ def gather(
     """
     from .runs import train_seeds
 
-    reference = reference if reference is not None else _default_reference()
+    reference = reference if reference is not None else Reference.load_default()
     if isinstance(seeds, int) and not isinstance(seeds, bool) and seeds == 0:
         missing = {name: config for name, config in configs.items() if not reference.seeds(config)}
         if missing:
@@ -532,8 +489,6 @@ def plot_sweep(evidence: Evidence, ax: Any, key: str = "fid", strategies: Sequen
                strengths: Sequence[float] | None = None, colors: Sequence[str] = ("tab:orange", "tab:red", "tab:green")) -> Any:
     """The strength sweep (the runs of ``lesson_configs("04-sweep")``): ``key`` against T's strength,
     a line per strategy through the means over seeds, every seed a point."""
-    from .experiments import STRATEGY_LABELS, SWEEP_STRATEGIES, SWEEP_STRENGTHS
-    from .lessons import sweep_label
 
     scale, ylabel = evidence.scale(key)
     strategies, strengths = list(strategies or SWEEP_STRATEGIES), list(strengths or SWEEP_STRENGTHS)
@@ -550,25 +505,3 @@ def plot_sweep(evidence: Evidence, ax: Any, key: str = "fid", strategies: Sequen
     ax.set_xticks(strengths)
     ax.grid(alpha=0.3)
     return ax
-
-
-@functools.lru_cache(maxsize=64)
-def _real_reference(config_json: str) -> dict[str, float]:
-    from .metrics import FidKid, feature_network
-    from .train import load_split
-
-    config = TrainConfig.from_dict(json.loads(config_json))
-    train_set, heldout = load_split(config)
-    n = min(len(train_set), config.n_eval_samples)
-    fidkid = FidKid(feature_network(config.dataset, config.resolution), heldout.images)
-    fid, kid = fidkid.score(train_set.images[:n])
-    return {"fid": fid, "kid": kid, "n_train": n, "n_heldout": len(heldout)}
-
-
-def real_reference(config: TrainConfig) -> dict[str, float]:
-    """FID and KID of the training reals against the held-out reals, with the evaluation's feature network.
-
-    What a generator that copies its training set would score: the scale for "good" on a FID/KID plot.
-    At most ``n_eval_samples`` training reals (the run's fakes count); with 100 training images, 100.
-    """
-    return dict(_real_reference(json.dumps(config.to_dict(), sort_keys=True)))

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -20,7 +22,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .train import STRATEGIES, TrainConfig, lesson_config
+from .metrics import FidKid, feature_network, nearest_neighbours
+from .train import STRATEGIES, TrainConfig, lesson_config, load_split
 
 Tensor = torch.Tensor
 
@@ -79,8 +82,6 @@ def closer_to_mirrored(samples: Tensor, train_images: Tensor) -> Tensor:
     Digits are not mirror-symmetric, so for samples of a healthy generator this is mostly False
     (True only where a digit looks alike both ways, like 0, 1 or 8).
     """
-    from .metrics import nearest_neighbours
-
     to_original, _ = nearest_neighbours(samples, train_images)
     to_mirrored, _ = nearest_neighbours(samples, train_images.flip(3))
     return to_mirrored < to_original
@@ -92,8 +93,6 @@ def nearest_rotation(samples: Tensor, train_images: Tensor) -> Tensor:
     0 means the sample sits closest to an upright training image. A generator into which a
     random 90-degree rotation has leaked produces samples whose nearest match is rotated.
     """
-    from .metrics import nearest_neighbours
-
     distances = torch.stack([nearest_neighbours(samples, torch.rot90(train_images, k, dims=(2, 3)))[0] for k in range(4)])
     return distances.argmin(dim=0)
 
@@ -257,7 +256,6 @@ def strength_sweep(
 
 
 def _amount_label(config: TrainConfig, total: int) -> str:
-    from .train import load_split
 
     n = len(load_split(config)[0])
     return f"{n} ({100 * n / total:.0f}%)"
@@ -283,7 +281,6 @@ def reproduce(
     import matplotlib.pyplot as plt
 
     from .plots import plot_d_outputs, show_grids
-    from .train import load_split
 
     started = time.perf_counter()
     preset_name = preset or _preset_name()
@@ -362,8 +359,6 @@ def reproduce(
         lines.append(f"- [{mark}] {text}: in {count} of {n_seeds} seeds ({numbers})")
 
     if dataset != "faces":
-        from .evidence import real_reference
-
         real = real_reference(grid.configs[("none", smallest, grid.seeds[0])])
         lines += ["", f"For scale: the {real['n_train']} training reals of seed {grid.seeds[0]} against the "
                   f"{real['n_heldout']} held-out reals score FID {real['fid']:.1f}, KID {real['kid']:.1f}."]
@@ -398,3 +393,26 @@ def _preset_name() -> str:
     from .train import default_device_preset
 
     return "quick" if settings.quick_mode() else default_device_preset()
+
+
+# ---------------------------------------------------------------------------
+# The real-vs-real scale
+# ---------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=64)
+def _real_reference(config_json: str) -> dict[str, float]:
+    config = TrainConfig.from_dict(json.loads(config_json))
+    train_set, heldout = load_split(config)
+    n = min(len(train_set), config.n_eval_samples)
+    fidkid = FidKid(feature_network(config.dataset, config.resolution), heldout.images)
+    fid, kid = fidkid.score(train_set.images[:n])
+    return {"fid": fid, "kid": kid, "n_train": n, "n_heldout": len(heldout)}
+
+
+def real_reference(config: TrainConfig) -> dict[str, float]:
+    """FID and KID of the training reals against the held-out reals, with the evaluation's feature network.
+
+    What a generator that copies its training set would score: the scale for "good" on a FID/KID plot.
+    At most ``n_eval_samples`` training reals (the run's fakes count); with 100 training images, 100.
+    """
+    return dict(_real_reference(json.dumps(config.to_dict(), sort_keys=True)))

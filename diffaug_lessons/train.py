@@ -736,30 +736,56 @@ def train(
     )
 
 
-def numerics_fingerprint(steps: int = 6) -> str:
-    """SHA-1 (12 hex digits) of every number a tiny DiffAugment + ADA + EMA run produces in ``steps`` steps.
+def numerics_probe(steps: int = 6) -> list[float]:
+    """The numbers a tiny DiffAugment + ADA + EMA run gives in ``steps`` steps, computed in float64.
 
-    Covers T (colour, translation, cutout, with p < 1), both models, both optimisers, EMA and ADA's p;
-    compared with :data:`~diffaug_lessons.numerics.FINGERPRINT` by the tests. Run it with one torch
-    thread (as the tests do): the thread count can change float roundings.
+    Covers T (colour, translation, cutout, with p < 1), both models, both optimisers, EMA and ADA's p:
+    the two losses, p, and for G, D and the EMA G the sum of their parameters and buffers and two fixed
+    random projections of them, then two projections of T applied to eight reals. In float64 the
+    rounding of one CPU's kernels differs from another's (``ATEN_CPU_CAPABILITY``, ``NUMBA_CPU_NAME``)
+    by about 1e-15 relative, while a change of what the code computes moves these numbers by far more
+    than :data:`~diffaug_lessons.numerics.TOLERANCE` (tests/test_numerics.py shows both). So comparing
+    them with :data:`~diffaug_lessons.numerics.PROBE` tells a change of code from a change of machine.
+
+    What it cannot see: code that only float32, bf16 autocast or CUDA runs (a change of dtype handling),
+    evaluation (FID/KID, which never feeds back into training), conditional models and ``d_steps > 1``.
     """
     config = TrainConfig(
         resolution=8, g_width=8, d_width=8, z_dim=16, n_train=64, n_heldout=64, batch_size=16, steps=steps,
         eval_every=steps, n_eval_samples=32, device="cpu", strategy="diffaugment", p=0.7, ada_target=0.6,
         ada_interval=2,
     )
-    with torch.random.fork_rng(devices=[]):
-        experiment = Experiment(config)
-        for _ in range(steps):
-            experiment.run_step()
-        tensors = [experiment.sums["loss_d"], experiment.sums["loss_g"], experiment.strengths.p]
-        for model in (experiment.G, experiment.D, experiment.G_ema):
-            tensors += list(model.state_dict().values())
-        tensors.append(experiment.T(experiment.reals[:8]))
-    digest = hashlib.sha1()
-    for tensor in tensors:
-        digest.update(torch.as_tensor(tensor).detach().double().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:12]
+    dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            experiment = Experiment(config)
+            experiment.reals = experiment.reals.double()
+            experiment.heldout = experiment.heldout.double()
+            for _ in range(steps):
+                experiment.run_step()
+            numbers = [float(experiment.sums["loss_d"]), float(experiment.sums["loss_g"]), float(experiment.strengths.p)]
+            directions = torch.Generator().manual_seed(12345)
+            for model in (experiment.G, experiment.D, experiment.G_ema):
+                flat = torch.cat([value.detach().double().flatten() for value in model.state_dict().values()])
+                numbers.append(flat.sum().item())
+                numbers += [(flat @ torch.randn(len(flat), generator=directions, dtype=torch.float64)).item()
+                            for _ in range(2)]
+            augmented = experiment.T(experiment.reals[:8]).flatten()
+            numbers += [(augmented @ torch.randn(len(augmented), generator=directions, dtype=torch.float64)).item()
+                        for _ in range(2)]
+    finally:
+        torch.set_default_dtype(dtype)
+    return numbers
+
+
+def numerics_changed(found: Sequence[float], recorded: Sequence[float], tolerance: float) -> list[int]:
+    """The indices where ``found`` differs from ``recorded`` by more than ``tolerance`` relative (of the
+    larger magnitude, at least 1); all of them if the counts differ."""
+    if len(found) != len(recorded):
+        return list(range(max(len(found), len(recorded))))
+    return [i for i, (a, b) in enumerate(zip(found, recorded))
+            if not abs(a - b) <= tolerance * max(abs(a), abs(b), 1.0)]
 
 
 def default_device_preset() -> str:

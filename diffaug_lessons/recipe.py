@@ -1,0 +1,285 @@
+"""The recipe study: which T (and which training settings) the lessons use, and why.
+
+The paper's policy for very small data is ``color,translation,cutout`` at the official strengths, but
+the lessons' data are not the paper's: on one channel ``color`` is a brightness shift of up to ±0.5
+and a contrast factor of 0.5-1.5 on every image at every step, and cutout's square (half the side)
+hides half of a 16-pixel digit. So the lessons' recipe is chosen by a protocol that luck cannot tune:
+
+1. a fixed list of candidate settings, each with its reason (:data:`STUDIES`), written before any run;
+2. every candidate's DiffAugment run and its baseline (the same training settings, no T) trained on
+   the **selection seeds** :data:`SELECTION_SEEDS`;
+3. a decision rule written here (:func:`choose`): the lowest worst-seed ratio of DiffAugment's FID to
+   the baseline's (each run's FID: the mean of its last three evaluations); candidates within
+   :data:`TIE` of that lowest worst ratio are tied, and the tie goes to the lowest mean ratio;
+4. the chosen candidate trained again on the fresh **confirmation seeds** :data:`CONFIRMATION_SEEDS`,
+   whose result is reported whatever it shows.
+
+``python -m diffaug_lessons recipe --dataset digits`` runs the study and writes its JSON
+(:func:`run_study`); the committed results are ``reference/recipe-<dataset>.json`` and the lessons
+train the candidate named in :data:`CHOSEN` (a test checks it is the study's choice).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import check_choice
+from .faces_100shot import faces_config
+from .numerics import NUMERICS_VERSION
+from .reference import Reference
+from .train import TrainConfig, lesson_config
+
+SELECTION_SEEDS = (0, 1, 2, 3, 4)
+CONFIRMATION_SEEDS = (5, 6, 7, 8, 9)
+TIE = 0.05  # worst-seed ratios closer than this to the lowest are a tie, decided by the mean ratio
+LAST = 3  # a run's FID: the mean of its last three evaluations (the lessons' summary)
+STUDY_DIR = Path(__file__).resolve().parent / "reference"
+STRATEGY_NAMES = {"none": "baseline", "diffaugment": "DiffAugment"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One setting of the study.
+
+    ``training``: fields both runs get (the baseline too: a candidate that trains longer has a longer
+    baseline); ``t``: the fields of T, DiffAugment's run only (the baseline applies no T).
+    """
+
+    name: str
+    reason: str
+    training: Mapping[str, Any] = field(default_factory=dict)
+    t: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Study:
+    """A dataset's candidates and the base config they change (a function of the preset)."""
+
+    dataset: str
+    base: Callable[[str | None], TrainConfig]
+    candidates: tuple[Candidate, ...]
+
+    def candidate(self, name: str) -> Candidate:
+        names = [candidate.name for candidate in self.candidates]
+        check_choice(f"candidate of the {self.dataset} study", name, names)
+        return self.candidates[names.index(name)]
+
+    def configs(self, name: str, preset: str | None = None, seed: int = 0) -> dict[str, TrainConfig]:
+        """{"baseline": ..., "DiffAugment": ...} of candidate ``name`` at ``seed``."""
+        candidate = self.candidate(name)
+        base = self.base(preset).replace(seed=seed, **candidate.training)
+        return {"baseline": base.replace(strategy="none"),
+                "DiffAugment": base.replace(strategy="diffaugment", **candidate.t)}
+
+
+def _digits_base(preset: str | None) -> TrainConfig:
+    return lesson_config(preset, n_train=100)
+
+
+def _faces_base(preset: str | None) -> TrainConfig:
+    return faces_config("baseline (no T)", preset=preset)
+
+
+# Half the official strengths: shifts up to 1/16 of the side, cutout squares of side 1/4, colour ranges x 0.5.
+HALF = dict(translation_ratio=0.0625, cutout_ratio=0.25, color_strength=0.5)
+
+STUDIES: dict[str, Study] = {
+    "digits": Study("digits", _digits_base, (
+        Candidate("color,translation,cutout", "the paper's policy for very small data, at the official strengths "
+                  "(what the lessons trained so far)", t=dict(policy="color,translation,cutout")),
+        Candidate("color,translation,cutout at half strength", "the same ops, gentler: on 16-pixel digits cutout's "
+                  "half-side square hides half a digit, and on one channel colour is brightness and contrast at full "
+                  "range on every image (the strength sweep's best point, seeds 0-1)",
+                  t=dict(policy="color,translation,cutout", **HALF)),
+        Candidate("translation,cutout", "the paper's BigGAN-CIFAR policy: no colour op, whose brightness and contrast "
+                  "jitter is most of what it does on greyscale", t=dict(policy="translation,cutout")),
+        Candidate("translation,cutout at half strength", "BigGAN-CIFAR's ops with a 1-pixel shift and a quarter-side "
+                  "square: a digit keeps its shape", t=dict(policy="translation,cutout", translation_ratio=0.0625,
+                                                           cutout_ratio=0.25)),
+        Candidate("translation", "the paper's ImageNet policy: the gentlest T that still regularises D",
+                  t=dict(policy="translation")),
+    )),
+    "faces": Study("faces", _faces_base, (
+        Candidate("800 steps, color,translation,cutout", "lesson 08's settings so far: 256 passes over the 100 faces",
+                  t=dict(policy="color,translation,cutout")),
+        Candidate("2500 steps, translation,cutout", "800 passes, so the baseline's D has time to overfit (the paper's "
+                  "premise); no colour op, which darkens and flattens the greyscale faces",
+                  training=dict(steps=2500, eval_every=250), t=dict(policy="translation,cutout")),
+        Candidate("2500 steps, color,translation,cutout at half strength", "800 passes; all three ops, gentler",
+                  training=dict(steps=2500, eval_every=250), t=dict(policy="color,translation,cutout", **HALF)),
+        Candidate("2500 steps, D width 64, translation,cutout", "a D of four times the parameters memorises 100 "
+                  "faces sooner: the setting in which augmentation should matter most",
+                  training=dict(steps=2500, eval_every=250, d_width=64), t=dict(policy="translation,cutout")),
+        Candidate("2500 steps, D width 64, color,translation,cutout at half strength", "the wide D with all three "
+                  "ops, gentler", training=dict(steps=2500, eval_every=250, d_width=64),
+                  t=dict(policy="color,translation,cutout", **HALF)),
+    )),
+}
+
+# What the lessons train: the study's choice (tests/test_recipe.py checks it against the committed study).
+CHOSEN: dict[str, str | None] = {"digits": None, "faces": None}
+
+
+# ---------------------------------------------------------------------------
+# Numbers of a run and the decision rule
+# ---------------------------------------------------------------------------
+
+def last_fid(history: Sequence[Mapping[str, float]], last: int = LAST) -> float:
+    """The mean FID of the final ``last`` evaluations."""
+    rows = list(history)[-last:]
+    if not rows:
+        raise ValueError("a run with no evaluation has no FID")
+    return sum(row["fid"] for row in rows) / len(rows)
+
+
+def best_fid(history: Sequence[Mapping[str, float]]) -> float:
+    """The lowest FID of any evaluation (what a best-FID checkpoint would keep)."""
+    return min(row["fid"] for row in history)
+
+
+def choose(ratios: Mapping[str, Sequence[float]], tie: float = TIE) -> str:
+    """The decision rule: the candidate with the lowest worst-seed ratio (DiffAugment's FID over the
+    baseline's); those within ``tie`` of it are tied and the lowest mean ratio wins (then the earlier one)."""
+    if not ratios or any(not values for values in ratios.values()):
+        raise ValueError("every candidate needs at least one seed's ratio")
+    worst = {name: max(values) for name, values in ratios.items()}
+    lowest = min(worst.values())
+    tied = [name for name in ratios if worst[name] <= lowest + tie]
+    return min(tied, key=lambda name: sum(ratios[name]) / len(ratios[name]))
+
+
+# ---------------------------------------------------------------------------
+# Running the study
+# ---------------------------------------------------------------------------
+
+def _histories(configs: Mapping[Any, TrainConfig], reference: Reference, train: bool,
+               progress: bool) -> dict[Any, tuple[list[dict[str, float]], str]]:
+    """The history of each config: from the run cache, else from the shipped reference, else trained."""
+    from .runs import finished_run, train_many
+
+    found: dict[Any, tuple[list[dict[str, float]], str]] = {}
+    missing: dict[str, TrainConfig] = {}
+    for key, config in configs.items():
+        run = finished_run(config)
+        if run is not None:
+            found[key] = (run.history, "cache")
+        elif (history := reference.history(config)) is not None:
+            found[key] = (history, "reference")
+        else:
+            missing.setdefault(config.key(), config)
+    if missing:
+        if not train:
+            raise RuntimeError(f"{len(missing)} runs of the study are neither in the cache nor in the reference; "
+                               "train them: leave out --cached-only")
+        runs = train_many(missing, progress=progress)
+        for key, config in configs.items():
+            if key not in found:
+                found[key] = (runs[config.key()].history, "trained")
+    return found
+
+
+def _rows(study: Study, names: Sequence[str], seeds: Sequence[int], preset: str | None, reference: Reference,
+          train: bool, progress: bool) -> list[dict[str, Any]]:
+    configs = {(name, seed, label): config for name in names for seed in seeds
+               for label, config in study.configs(name, preset, seed).items()}
+    histories = _histories(configs, reference, train, progress)
+    rows = []
+    for name in names:
+        for seed in seeds:
+            row: dict[str, Any] = {"candidate": name, "seed": seed}
+            for label in ("baseline", "DiffAugment"):
+                history, source = histories[(name, seed, label)]
+                row[label] = {"last3_fid": round(last_fid(history), 3), "best_fid": round(best_fid(history), 3),
+                              "source": source}
+            row["ratio"] = round(row["DiffAugment"]["last3_fid"] / row["baseline"]["last3_fid"], 4)
+            row["best_ratio"] = round(row["DiffAugment"]["best_fid"] / row["baseline"]["best_fid"], 4)
+            rows.append(row)
+    return rows
+
+
+def ratios_by_candidate(rows: Sequence[Mapping[str, Any]], key: str = "ratio") -> dict[str, list[float]]:
+    """{candidate: [ratio of each seed]} from a study's rows."""
+    out: dict[str, list[float]] = {}
+    for row in rows:
+        out.setdefault(row["candidate"], []).append(row[key])
+    return out
+
+
+def run_study(dataset: str, preset: str | None = "cpu", selection_seeds: Sequence[int] = SELECTION_SEEDS,
+              confirmation_seeds: Sequence[int] = CONFIRMATION_SEEDS, out: str | Path | None = None,
+              reference: Reference | None = None, train: bool = True, progress: bool = True) -> dict[str, Any]:
+    """Selection, the rule's choice, then confirmation; writes and returns the study's results.
+
+    The confirmation seeds are trained only after the choice is made from the selection seeds.
+    ``out``: the JSON file (default ``reference/recipe-<dataset>.json`` beside the package's reference).
+    """
+    from .atomic import atomic_write_bytes
+
+    check_choice("dataset", dataset, STUDIES)
+    study = STUDIES[dataset]
+    reference = reference if reference is not None else Reference.load_default()
+    names = [candidate.name for candidate in study.candidates]
+    selection = _rows(study, names, selection_seeds, preset, reference, train, progress)
+    chosen = choose(ratios_by_candidate(selection))
+    confirmation = _rows(study, [chosen], confirmation_seeds, preset, reference, train, progress)
+    command = f"python -m diffaug_lessons recipe --dataset {dataset}" + (f" --preset {preset}" if preset else "")
+    results = {
+        "command": command, "package_version": __version__, "numerics_version": NUMERICS_VERSION,
+        "made": datetime.date.today().isoformat(), "dataset": dataset, "preset": preset,
+        "rule": RULE, "tie": TIE, "selection_seeds": list(selection_seeds),
+        "confirmation_seeds": list(confirmation_seeds),
+        "candidates": [{"name": c.name, "reason": c.reason, "training": dict(c.training), "t": dict(c.t)}
+                       for c in study.candidates],
+        "selection": selection, "chosen": chosen, "confirmation": confirmation,
+    }
+    path = Path(out) if out is not None else STUDY_DIR / f"recipe-{dataset}.json"
+    atomic_write_bytes((json.dumps(results, indent=1, sort_keys=True) + "\n").encode(), path).chmod(0o644)
+    return results
+
+
+RULE = ("lowest worst-seed ratio of DiffAugment's FID to the baseline's (each FID the mean of a run's last "
+        f"{LAST} evaluations) over the selection seeds; ratios within {TIE} of the lowest are tied, the lowest "
+        "mean ratio breaks the tie")
+
+
+def load_study(dataset: str, path: str | Path | None = None) -> dict[str, Any]:
+    """The committed study of ``dataset`` (``reference/recipe-<dataset>.json``)."""
+    check_choice("dataset", dataset, STUDIES)
+    file = Path(path) if path is not None else STUDY_DIR / f"recipe-{dataset}.json"
+    if not file.exists():
+        raise FileNotFoundError(f"no recipe study at {file}; make it with "
+                                f"`python -m diffaug_lessons recipe --dataset {dataset}`")
+    return json.loads(file.read_text())
+
+
+def report(results: Mapping[str, Any]) -> str:
+    """The study as text: the selection table (candidate x seed), the rule and the choice, the confirmation."""
+    lines = [f"Recipe study, {results['dataset']} ({results['command']})", ""]
+
+    def table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+        out = [f"{'candidate':<58} {'seed':>4} {'baseline':>9} {'DiffAug':>9} {'ratio':>6}   best FIDs (ratio)"]
+        for row in rows:
+            base, diff = row["baseline"], row["DiffAugment"]
+            out.append(f"{row['candidate']:<58} {row['seed']:>4} {base['last3_fid']:>9.1f} {diff['last3_fid']:>9.1f} "
+                       f"{row['ratio']:>6.2f}   {base['best_fid']:.1f} / {diff['best_fid']:.1f} ({row['best_ratio']:.2f})")
+        return out
+
+    lines += ["Selection seeds " + ", ".join(map(str, results["selection_seeds"])) + " (FID: mean of the last "
+              f"{LAST} evaluations):", *table(results["selection"]), ""]
+    for name, ratios in ratios_by_candidate(results["selection"]).items():
+        lines.append(f"  {name:<58} worst ratio {max(ratios):.2f}, mean {sum(ratios) / len(ratios):.2f}, "
+                     f"below the baseline in {sum(r < 1 for r in ratios)} of {len(ratios)} seeds")
+    lines += ["", f"Rule: {results['rule']}.", f"Chosen: {results['chosen']}", ""]
+    confirmation = results["confirmation"]
+    ratios = [row["ratio"] for row in confirmation]
+    lines += ["Confirmation seeds " + ", ".join(map(str, results["confirmation_seeds"])) + ":", *table(confirmation),
+              f"  worst ratio {max(ratios):.2f}, mean {sum(ratios) / len(ratios):.2f}, below the baseline in "
+              f"{sum(r < 1 for r in ratios)} of {len(ratios)} seeds, at most 0.8x in "
+              f"{sum(r <= 0.8 for r in ratios)} of {len(ratios)}"]
+    return "\n".join(lines)

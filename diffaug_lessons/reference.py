@@ -1,0 +1,72 @@
+"""The shipped reference results: every lesson run's config and metrics history, read by run key.
+
+``reference/cpu.json`` (package data) holds, for the runs behind the committed lessons, the config's
+non-default fields, the history columns the lessons read and sample measures of the final generator.
+It is written by :func:`diffaug_lessons.evidence.build_reference`; this module only reads it, so the
+modules that need a run's reference history (the evidence, the recipe study) depend on this one and
+not on each other. Run keys include the numerics version: a reference made by code that computes
+differently never matches today's runs.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .train import TrainConfig
+
+REFERENCE_FILE = Path(__file__).resolve().parent / "reference" / "cpu.json"
+REFERENCE_COMMAND = "python -m diffaug_lessons reference --preset cpu"
+
+
+@dataclass
+class Reference:
+    """The reference results: run key -> (config fields, history, sample measures)."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> Reference:
+        """Read a reference file (default: the one shipped with the package)."""
+        file = Path(path) if path is not None else REFERENCE_FILE
+        try:
+            data = json.loads(file.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(
+                f"no reference results at {file}; make them with `{REFERENCE_COMMAND}`"
+            ) from None
+        if not isinstance(data, dict) or not isinstance(data.get("runs"), dict):
+            raise ValueError(f"{file} is not a reference file (no 'runs' table); remake it with `{REFERENCE_COMMAND}`")
+        return cls(data, file)
+
+    @staticmethod
+    def load_default() -> Reference:
+        """The shipped reference (read once per process); empty if the package has none."""
+        return _default_reference()
+
+    @property
+    def command(self) -> str:
+        return self.data.get("command", REFERENCE_COMMAND)
+
+    def history(self, config: TrainConfig) -> list[dict[str, float]] | None:
+        """The reference history of exactly this config (its seed included), or None."""
+        entry = self.data.get("runs", {}).get(config.key())
+        return None if entry is None else entry["history"]
+
+    def measures(self, config: TrainConfig) -> dict[str, float]:
+        """The reference's sample measures of exactly this config (empty if it has none)."""
+        entry = self.data.get("runs", {}).get(config.key())
+        return {} if entry is None else dict(entry.get("measures", {}))
+
+    def seeds(self, config: TrainConfig, most: int = 100) -> list[int]:
+        """The seeds the reference holds for ``config`` (its other fields as they are)."""
+        return [seed for seed in range(most) if self.history(config.replace(seed=seed)) is not None]
+
+
+@functools.cache
+def _default_reference() -> Reference:
+    return Reference.load() if REFERENCE_FILE.exists() else Reference()
