@@ -37,7 +37,7 @@ from .experiments import (
 )
 from .lessons import LESSONS, lesson_configs, reference_seeds, sweep_label
 from .numerics import NUMERICS_VERSION
-from .reference import REFERENCE_COMMAND, REFERENCE_FILE, Reference
+from .reference import REFERENCE_COMMAND, REFERENCE_FILE, Reference, encode_samples
 from .train import TrainConfig
 
 # The history columns the reference keeps (the lessons' plots and tables read no others).
@@ -82,6 +82,7 @@ def _round(value: Any) -> Any:
 
 
 N_MEASURED = 500  # samples behind each sample measure, from one fixed z (seed 0) for every run
+N_SAMPLES_KEPT = 16  # samples of each run's final generator the reference keeps, so lessons show them untrained
 
 
 def sample_measures(run: Any) -> dict[str, float]:
@@ -112,13 +113,25 @@ def sample_measures(run: Any) -> dict[str, float]:
 
 
 def reference_entry(config: TrainConfig, history: Sequence[Mapping[str, Any]],
-                    measures: Mapping[str, float] | None = None) -> dict[str, Any]:
-    """One run as the reference keeps it: the config's non-default fields, the kept history columns and
-    the sample measures."""
+                    measures: Mapping[str, float] | None = None, samples: str | None = None) -> dict[str, Any]:
+    """One run as the reference keeps it: the config's non-default fields, the kept history columns, the
+    sample measures and (when given) a few samples of its final generator (:func:`reference.encode_samples`)."""
     defaults = TrainConfig()
     changed = {name: value for name, value in config.to_dict().items() if value != getattr(defaults, name, None)}
     rows = [{key: _round(row[key]) for key in KEPT if key in row} for row in history]
-    return {"config": changed, "history": rows, "measures": {k: _round(v) for k, v in (measures or {}).items()}}
+    entry = {"config": changed, "history": rows, "measures": {k: _round(v) for k, v in (measures or {}).items()}}
+    if samples is not None:
+        entry["samples"] = samples
+    return entry
+
+
+def final_samples(run: Any, n: int = N_SAMPLES_KEPT) -> str:
+    """``n`` samples of a run's final generator from a fixed z (seed 0), encoded for the reference."""
+    import torch
+
+    z = torch.randn(n, run.config.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return encode_samples(run.generator()(z))
 
 
 def build_reference(
@@ -132,12 +145,15 @@ def build_reference(
     """Train (or load) every run of ``lessons`` over their reference seeds and write the reference file.
 
     ``seeds``: the same count for every lesson (default: :func:`lessons.reference_seeds` per lesson).
-    ``cached_only``: train nothing; keep the finished runs the cache holds. Returns the file's path.
+    ``cached_only``: train nothing; keep the finished runs the cache holds, and for the runs and seeds
+    it lacks, the entries the file at ``out`` already has (so a reference grows in parts as seeds
+    finish, and a cache that lost old runs never shrinks it). Returns the file's path.
     The file records the command, the package and numerics versions.
     """
     from .atomic import atomic_write_bytes
     from .runs import finished_run, train_seeds
 
+    previous = Reference.load(out) if cached_only and Path(out).exists() else Reference()
     chosen = list(lessons or LESSONS)
     runs: dict[str, Any] = {}
     lesson_keys: dict[str, dict[str, list[str]]] = {}
@@ -151,10 +167,16 @@ def build_reference(
             trained = train_seeds(configs, count, progress=progress)
         lesson_keys[lesson] = {}
         for name, seed_runs in trained.items():
-            lesson_keys[lesson][name] = [run.config.key() for run in seed_runs]
             for run in seed_runs:
                 if run.config.key() not in runs:
-                    runs[run.config.key()] = reference_entry(run.config, run.history, sample_measures(run))
+                    runs[run.config.key()] = reference_entry(run.config, run.history, sample_measures(run),
+                                                             final_samples(run))
+            for seed in range(count):
+                key = configs[name].replace(seed=seed).key()
+                if key not in runs and key in previous.data["runs"]:
+                    runs[key] = previous.data["runs"][key]
+            lesson_keys[lesson][name] = [key for seed in range(count)
+                                         if (key := configs[name].replace(seed=seed).key()) in runs]
     command = f"python -m diffaug_lessons reference --preset {preset}" + (f" --seeds {seeds}" if seeds else "")
     if lessons:
         command += " --lessons " + " ".join(chosen)

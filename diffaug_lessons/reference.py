@@ -10,11 +10,17 @@ differently never matches today's runs.
 
 from __future__ import annotations
 
+import base64
 import functools
+import io
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
 
 from .train import TrainConfig
 
@@ -62,9 +68,40 @@ class Reference:
         entry = self.data.get("runs", {}).get(config.key())
         return {} if entry is None else dict(entry.get("measures", {}))
 
+    def samples(self, config: TrainConfig) -> torch.Tensor | None:
+        """The samples of the final generator of exactly this config, (N, C, H, W) in [-1, 1]; None if the
+        reference keeps none for it."""
+        entry = self.data.get("runs", {}).get(config.key())
+        return None if entry is None or "samples" not in entry else decode_samples(entry["samples"])
+
     def seeds(self, config: TrainConfig, most: int = 100) -> list[int]:
         """The seeds the reference holds for ``config`` (its other fields as they are)."""
         return [seed for seed in range(most) if self.history(config.replace(seed=seed)) is not None]
+
+
+def encode_samples(images: torch.Tensor) -> str:
+    """Images (N, C, H, W) in [-1, 1] (C = 1 or 3) as text: one PNG row of N tiles, 8 bits, base64."""
+    if images.ndim != 4 or images.shape[1] not in (1, 3) or len(images) == 0:
+        raise ValueError(f"samples must be (N, 1 or 3, H, W) with N >= 1; got shape {tuple(images.shape)}")
+    pixels = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    row = pixels.permute(2, 0, 3, 1).reshape(images.shape[2], -1, images.shape[1])  # H, N*W, C
+    image = Image.fromarray(row.squeeze(2).numpy() if images.shape[1] == 1 else row.numpy())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=True)
+    return f"{len(images)}:" + base64.b64encode(buffer.getvalue()).decode()
+
+
+def decode_samples(text: str) -> torch.Tensor:
+    """The inverse of :func:`encode_samples`: (N, C, H, W) in [-1, 1] (8-bit steps)."""
+    count, data = text.split(":", 1)
+    array = np.asarray(Image.open(io.BytesIO(base64.b64decode(data))))
+    pixels = torch.from_numpy(array.copy())
+    if pixels.ndim == 2:
+        pixels = pixels.unsqueeze(2)
+    n = int(count)
+    h, width, c = pixels.shape
+    images = pixels.reshape(h, n, width // n, c).permute(1, 3, 0, 2)
+    return images.float() / 127.5 - 1
 
 
 @functools.cache

@@ -9,6 +9,16 @@ def _home_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("home")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _package_home_for_module_fixtures(_home_dir):
+    """The same for a test module's own module-scoped fixtures (set up before any per-test fixture): a
+    run or feature network they make lands in the session's cache, never in the user's."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DIFFAUG_LESSONS_HOME", str(_home_dir))
+        patch.delenv("DIFFAUG_LESSONS_QUICK", raising=False)
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _package_home(_home_dir, monkeypatch):
     """Every test uses the session's own cache folder: tests never touch a user's runs.

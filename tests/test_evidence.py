@@ -223,3 +223,52 @@ def test_real_reference_puts_the_reals_on_the_metric_scale():
 def test_the_reference_command_refuses_unknown_lessons(capsys):
     assert cli.main(["reference", "--lessons", "09"]) == 2
     assert re.search(r"unknown lesson\(s\) 09; choose from 01, 02", capsys.readouterr().err)
+
+
+def test_the_reference_keeps_samples_of_each_final_generator(quick_reference):
+    """A lesson shows every seed's samples without training: the reference decodes them back to images."""
+    from diffaug_lessons.evidence import N_SAMPLES_KEPT
+    from diffaug_lessons.runs import finished_run
+
+    reference = Reference.load(quick_reference)
+    config = lesson_configs("03", "quick")["DiffAugment"].replace(seed=1)
+    kept = reference.samples(config)
+    assert kept.shape == (N_SAMPLES_KEPT, 1, 16, 16) and -1 <= kept.min() <= kept.max() <= 1
+    run = finished_run(config)
+    import torch
+
+    z = torch.randn(N_SAMPLES_KEPT, config.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        drawn = run.generator()(z)
+    assert (kept - drawn).abs().max() <= 1 / 127.5 + 1e-6  # the same images, to 8 bits
+    assert reference.samples(config.replace(seed=7)) is None
+
+
+def test_encoded_samples_round_trip_grey_and_colour_and_refuse_odd_shapes():
+    import torch
+
+    from diffaug_lessons.reference import decode_samples, encode_samples
+
+    for shape in ((3, 1, 8, 8), (2, 3, 16, 16), (1, 1, 4, 4)):
+        images = torch.rand(shape) * 2 - 1
+        assert (decode_samples(encode_samples(images)) - images).abs().max() <= 0.5 / 127.5 + 1e-6
+    for shape in ((0, 1, 8, 8), (2, 2, 8, 8), (8, 8)):
+        with pytest.raises(ValueError, match="samples must be"):
+            encode_samples(torch.zeros(shape))
+
+
+def test_a_cached_only_rebuild_keeps_the_entries_the_cache_lacks(quick_reference, tmp_path):
+    """A reference grows in parts: rebuilding from a cache that lost some runs keeps the file's old entries."""
+    import shutil
+
+    from diffaug_lessons.runs import finished_run
+
+    out = tmp_path / "grown.json"
+    shutil.copy(quick_reference, out)
+    before = json.loads(out.read_text())
+    lost = lesson_configs("03", "quick")["D only"].replace(seed=1)
+    shutil.rmtree(finished_run(lost).path)
+    build_reference(["03"], preset="quick", out=out, seeds=2, progress=False, cached_only=True)
+    after = json.loads(out.read_text())
+    assert after["runs"][lost.key()] == before["runs"][lost.key()]
+    assert after["lessons"]["03"] == before["lessons"]["03"] and after["runs"].keys() == before["runs"].keys()
