@@ -5,7 +5,11 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import reprlib
 from collections.abc import Iterable
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
 
 
 def choice_error(what: str, value: object, choices: Iterable[str]) -> ValueError:
@@ -52,6 +56,22 @@ def check_number(
         ok = math.isfinite(value) and (low < value if low_open else low <= value) and value <= high
     if not ok:
         raise ValueError(f"{name} must be {what} in {interval}{' (or None)' if optional else ''}; got {value!r}")
+
+
+def check_kind(name: str, value: object, kind: type | tuple[type, ...], what: str) -> None:
+    """Refuse ``value`` unless it is a ``kind``, with a ValueError naming ``name``, the value and ``what``
+    (the valid kind in words: "a TrainConfig", "a string")."""
+    if not isinstance(value, kind):
+        raise ValueError(f"{name} must be {what}; got {short_repr(value)}")
+
+
+def short_repr(value: object) -> str:
+    """``repr(value)`` cut to a readable length; an array or tensor by its type and shape (an error message
+    quoting a whole tensor or list helps nobody)."""
+    shape = getattr(value, "shape", None)
+    if isinstance(shape, tuple):  # torch.Size is a tuple too
+        return f"a {type(value).__name__} of shape {tuple(shape)}"
+    return _SHORT.repr(value)
 
 
 def _number(value: float) -> str:

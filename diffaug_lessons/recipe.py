@@ -158,19 +158,41 @@ def choose(ratios: Mapping[str, Sequence[float]], tie: float = TIE) -> str:
 # Running the study
 # ---------------------------------------------------------------------------
 
+def novelty(run: Any, n: int = 500) -> float:
+    """How far a run's samples sit from its training images, on the scale of the training images' own
+    spacing: the median L2 distance of ``n`` samples (fixed z, seed 0) to their nearest training image
+    over the median distance of a training image to its nearest other one (mirror images count on both
+    sides when the run flipped its reals). About 1 or above: as novel as another training image; well
+    below 1: copies. FID against the training images rewards copies; this tells them apart."""
+    import torch
+
+    from .metrics import nearest_neighbours, nearest_other_distances
+    from .train import load_split
+
+    train_images = load_split(run.config)[0].images
+    z = torch.randn(n, run.config.z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        samples = run.generator()(z)
+    candidates = torch.cat([train_images, train_images.flip(3)]) if run.config.flip_reals else train_images
+    to_train = nearest_neighbours(samples, candidates)[0].median()
+    between = nearest_other_distances(train_images, with_mirrors=run.config.flip_reals).median()
+    return float(to_train / between)
+
+
 def _histories(configs: Mapping[Any, TrainConfig], reference: Reference, train: bool,
-               progress: bool) -> dict[Any, tuple[list[dict[str, float]], str]]:
-    """The history of each config: from the run cache, else from the shipped reference, else trained."""
+               progress: bool) -> dict[Any, tuple[list[dict[str, float]], str, float | None]]:
+    """(history, source, novelty) of each config: from the run cache, else from the shipped reference
+    (no novelty: it keeps no weights), else trained."""
     from .runs import finished_run, train_many
 
-    found: dict[Any, tuple[list[dict[str, float]], str]] = {}
+    found: dict[Any, tuple[list[dict[str, float]], str, float | None]] = {}
     missing: dict[str, TrainConfig] = {}
     for key, config in configs.items():
         run = finished_run(config)
         if run is not None:
-            found[key] = (run.history, "cache")
+            found[key] = (run.history, "cache", novelty(run))
         elif (history := reference.history(config)) is not None:
-            found[key] = (history, "reference")
+            found[key] = (history, "reference", None)
         else:
             missing.setdefault(config.key(), config)
     if missing:
@@ -180,7 +202,7 @@ def _histories(configs: Mapping[Any, TrainConfig], reference: Reference, train: 
         runs = train_many(missing, progress=progress)
         for key, config in configs.items():
             if key not in found:
-                found[key] = (runs[config.key()].history, "trained")
+                found[key] = (runs[config.key()].history, "trained", novelty(runs[config.key()]))
     return found
 
 
@@ -194,9 +216,9 @@ def _rows(study: Study, names: Sequence[str], seeds: Sequence[int], preset: str 
         for seed in seeds:
             row: dict[str, Any] = {"candidate": name, "seed": seed}
             for label in ("baseline", "DiffAugment"):
-                history, source = histories[(name, seed, label)]
+                history, source, distance_ratio = histories[(name, seed, label)]
                 row[label] = {"last3_fid": round(last_fid(history), 3), "best_fid": round(best_fid(history), 3),
-                              "source": source}
+                              "novelty": None if distance_ratio is None else round(distance_ratio, 4), "source": source}
             row["ratio"] = round(row["DiffAugment"]["last3_fid"] / row["baseline"]["last3_fid"], 4)
             row["best_ratio"] = round(row["DiffAugment"]["best_fid"] / row["baseline"]["best_fid"], 4)
             rows.append(row)
@@ -263,11 +285,14 @@ def report(results: Mapping[str, Any]) -> str:
     lines = [f"Recipe study, {results['dataset']} ({results['command']})", ""]
 
     def table(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-        out = [f"{'candidate':<58} {'seed':>4} {'baseline':>9} {'DiffAug':>9} {'ratio':>6}   best FIDs (ratio)"]
+        out = [f"{'candidate':<58} {'seed':>4} {'baseline':>9} {'DiffAug':>9} {'ratio':>6}   best FIDs (ratio)"
+               "   novelty (baseline / DiffAugment)"]
         for row in rows:
             base, diff = row["baseline"], row["DiffAugment"]
+            novel = " / ".join("-" if run["novelty"] is None else f"{run['novelty']:.2f}" for run in (base, diff))
             out.append(f"{row['candidate']:<58} {row['seed']:>4} {base['last3_fid']:>9.1f} {diff['last3_fid']:>9.1f} "
-                       f"{row['ratio']:>6.2f}   {base['best_fid']:.1f} / {diff['best_fid']:.1f} ({row['best_ratio']:.2f})")
+                       f"{row['ratio']:>6.2f}   {base['best_fid']:.1f} / {diff['best_fid']:.1f} ({row['best_ratio']:.2f})"
+                       f"   {novel}")
         return out
 
     lines += ["Selection seeds " + ", ".join(map(str, results["selection_seeds"])) + " (FID: mean of the last "

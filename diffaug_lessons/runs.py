@@ -15,7 +15,10 @@ killed between two writes resumes from a consistent state. :func:`cached_train` 
 Two processes asking for the same run: one trains, the other waits and then loads it.
 Finished runs load from a read-only cache (a class sharing pre-trained runs); only training
 writes. Nothing the user made is overwritten: ``retrain=True`` moves the old folder aside,
-and a folder that is not a run is never written into.
+and a folder that is not a run is never written into. A run folder that is a symbolic link (a
+class's shared runs linked into each student's cache) is loaded and resumed through the link, but
+never retrained through it: ``retrain=True`` moves the link aside, the folder it points to stays
+as it is, and the run trains afresh in a real folder.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import numpy as np
 import torch
@@ -316,16 +319,29 @@ def load_run(path: str | Path) -> Run:
 def set_aside(path: Path) -> Path:
     """Rename a run folder to ``<name>.old-<time>[-<n>]`` so nothing is lost when it is retrained.
 
-    The new name never replaces anything: a name already taken gets the next free number.
+    The new name never replaces anything: a name already taken gets the next free number. A symbolic
+    link (dangling or not) is itself moved to the new name, still pointing where it pointed; what it
+    points to is not touched.
     """
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for attempt in range(10_000):
         target = path.with_name(f"{path.name}.old-{stamp}" + (f"-{attempt}" if attempt else ""))
+        if path.is_symlink():
+            try:
+                os.symlink(os.readlink(path), target)  # the same link under the new name, created atomically
+            except FileExistsError:
+                continue
+            path.unlink()
+            return target
         try:
             target.mkdir()  # claims the name atomically; an empty folder is what rename may replace
         except FileExistsError:
             continue
-        os.rename(path, target)
+        try:
+            os.rename(path, target)
+        except BaseException:
+            target.rmdir()  # give the claimed name back: no empty folder is left behind
+            raise
         return target
     raise RuntimeError(f"no free name to set {path} aside")
 
@@ -342,7 +358,9 @@ def train_in_folder(
     """:func:`~diffaug_lessons.train.train` saving to (and resuming from) the run folder ``run_dir``.
 
     With ``retrain`` a run already in the folder is set aside first (never while another process trains
-    it: :class:`RunBusyError`). Under torchrun rank 0 writes the folder; the other ranks only resume from it.
+    it: :class:`RunBusyError`); a ``run_dir`` that is a symbolic link is set aside as a link and the run
+    trains in a real folder, leaving the link's target as it was. Under torchrun rank 0 writes the folder;
+    the other ranks only resume from it.
     """
     run_dir = Path(run_dir)
     if not distributed_setup().is_main:
@@ -375,8 +393,18 @@ def _open_for_training(path: Path, config: TrainConfig, *, retrain: bool) -> Run
     """The run folder at ``path``, locked by this process, ready to train ``config``.
 
     Another process training it: with ``retrain``, refuse (:class:`RunBusyError`); otherwise wait.
+    A symbolic link is trained through (resumed) without ``retrain`` and set aside with it; a dangling
+    link is refused without ``retrain`` (:class:`NotARunError`).
     """
     _check_is_run_or_empty(path)
+    if path.is_symlink():
+        if retrain:
+            return _retrain_in_place_of_link(path, config)
+        if not path.exists():
+            raise NotARunError(
+                f"{path} is a symbolic link to {os.readlink(path)}, which does not exist; nothing was written. "
+                "Retrain (retrain=True) to set the link aside and train afresh, or remove the link."
+            )
     run = Run(path)
     try:
         run.lock()
@@ -399,6 +427,50 @@ def _open_for_training(path: Path, config: TrainConfig, *, retrain: bool) -> Run
     except BaseException:
         run.close()
         raise
+
+
+def _retrain_in_place_of_link(path: Path, config: TrainConfig) -> Run:
+    """Set the symbolic link ``path`` aside and open a fresh real folder there, locked, for ``config``.
+
+    The link's target is never written: its lock is only taken (not created) to refuse while another
+    process trains it through the link, whose next writes would otherwise land in the new folder.
+    """
+    target_lock = _hold_existing_lock(path)
+    try:
+        set_aside(path)
+        run = Run(path)
+        run.lock()
+    finally:
+        if target_lock is not None:
+            target_lock.close()  # a process waiting on it finds a new folder at path and retries there
+    try:
+        return _adopt(run, config)
+    except BaseException:
+        run.close()
+        raise
+
+
+def _hold_existing_lock(path: Path) -> TextIO | None:
+    """The lock of the run folder ``path`` taken through its existing lock file, which is opened
+    read-only and never created; None when there is no lock file to take (or no flock on this system).
+    Raises :class:`RunBusyError` while another process holds it."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        handle = open(path / ".lock")
+    except OSError:  # no lock file: nobody trains there (a dangling link, a run copied in without it)
+        return None
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as error:
+        handle.close()
+        raise RunBusyError(
+            f"another process is training {path} (a link to {os.readlink(path)}) right now; retraining would "
+            "disturb it. Wait for it to finish, then retrain."
+        ) from error
+    return handle
 
 
 def _adopt(run: Run, config: TrainConfig) -> Run:
@@ -424,7 +496,8 @@ def cached_train(
 
     A finished run is loaded without writing anything (a read-only cache works). An unfinished run
     of the same config is resumed. Another process training the same run: wait for it, then load.
-    With ``retrain=True`` an existing folder is moved aside and the run starts afresh.
+    With ``retrain=True`` an existing folder (or a symbolic link in its place, whose target is left
+    as it is) is moved aside and the run starts afresh in a real folder.
     """
     path = Path(root or runs_dir()) / run_name(config)
     if not retrain:

@@ -20,6 +20,8 @@ picture of what it does.
 
 Each returns an object that displays itself, keeps its box in ``.widget`` and its controls as
 attributes, so a notebook or a test can drive it from code (``playground.sliders["p"].value = 0.5``).
+Every argument is checked where it enters: an odd value is refused with a ValueError that names
+the argument, the value and what it may be.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ import functools
 import html
 import inspect
 import io
+import math
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +55,18 @@ from .augment import (
     translation,
 )
 from .data import load_dataset
-from .errors import check_choice, choice_error
+from .errors import check_choice, check_kind, check_number, choice_error, short_repr
 from .experiments import STRATEGY_LABELS as STRATEGY_WORDS
 from .plots import grid_png, plot_d_outputs, plot_metric
-from .runs import CorruptRunError, Run, list_runs, run_name, runs_dir, train_in_folder
+from .runs import STATUSES, CorruptRunError, Run, list_runs, run_name, runs_dir, train_in_folder
 from .train import STRATEGIES, WHERE_T_IS_APPLIED, Record, TrainConfig, lesson_config, train_step
 
 PLAYGROUND_OPS = COLOR_OPS + GEOMETRIC_OPS
 PLAYGROUND_DATASETS = ("digits", "shapes", "faces")
+PREVIEW_RESOLUTIONS = (8, 16, 32, 64)  # what every playground dataset offers
+MAX_PREVIEW_IMAGES = 64  # one row of images: more would be too small to see
+MAX_SCALE = 128  # integer zoom of a picture (the playground zooms one 8x8 image 80 times)
+MAX_SEED = 2**63 - 1  # as TrainConfig.seed
 STRENGTH_SLIDERS = {  # Strengths field -> slider label
     "translation_ratio": "translation ratio",
     "cutout_ratio": "cutout ratio",
@@ -74,6 +81,7 @@ TABLE_METRICS = {"fid": "FID", "kid": "KID", "d_gap": "D gap", "d_train": "D(tra
 STATISTICS = {"last3": "mean of the last 3 evaluations", "final": "final value (last evaluation)"}
 LETTERS = "ABCDEFGHIJ"
 ERROR_COLOUR = "#b00020"
+ROW_KEYS = ("step", "d_train", "d_heldout", "d_fake", "fid", "kid")  # what the dashboard shows of a metrics row
 
 
 class _Panel:
@@ -114,20 +122,122 @@ def _figure_png(draw: Callable[[Any], None], panels: int, height: float = 2.8, w
     return buffer.getvalue()
 
 
+def _check_text(name: str, value: object, *, empty: bool = False) -> str:
+    """``value`` if it is a string (a non-empty one unless ``empty``), else a ValueError naming ``name``."""
+    check_kind(name, value, str, "a string" if empty else "a non-empty string")
+    if not empty and not value.strip():
+        raise ValueError(f"{name} must be a non-empty string; got {value!r}")
+    return value
+
+
+def _check_list(name: str, value: object, item: type | tuple[type, ...], what: str, low: int = 0,
+                high: float = math.inf) -> list[Any]:
+    """``value`` as a list if it is a collection (not a string or a dict) of ``low`` to ``high`` entries,
+    each an ``item``; else a ValueError naming ``name`` and ``what`` it must be."""
+    items = list(value) if isinstance(value, Iterable) and not isinstance(value, (str, bytes, Mapping)) else None
+    if items is None or not low <= len(items) <= high or not all(isinstance(entry, item) for entry in items):
+        raise ValueError(f"{name} must be {what}; got {short_repr(value)}")
+    return items
+
+
+def _check_row(name: str, row: object, keys: Sequence[str]) -> Mapping[str, float]:
+    """``row`` if it is a metrics row (a dict, as in ``run.history``) holding ``keys``, else a ValueError naming it."""
+    check_kind(name, row, Mapping, "a metrics row (a dict, as in run.history)")
+    missing = [key for key in keys if key not in row]
+    if missing:
+        raise ValueError(f"{name} lacks {', '.join(missing)}: {short_repr(row)}; give a run's metrics row "
+                         "(as in run.history)")
+    return row
+
+
+def _check_history(name: str, history: object, keys: Sequence[str] = ("step",)) -> list[Mapping[str, float]]:
+    """``history`` as a list if it is a run's metrics rows (dicts holding ``keys``), else a ValueError naming it."""
+    rows = _check_list(name, history, object, "a list of metrics rows (dicts, as run.history)")
+    for index, row in enumerate(rows):
+        _check_row(f"{name}[{index}]", row, keys)
+    return rows
+
+
+def _check_policy(policy: object) -> str:
+    """``policy`` if it is a policy string T understands ("" is the identity), else a ValueError naming it."""
+    check_kind("policy", policy, str, "a string of transforms such as 'color,translation,cutout'")
+    try:
+        parse_policy(policy)
+    except ValueError as error:
+        raise ValueError(f"policy {policy!r}: {error}") from None
+    return policy
+
+
+def _check_images(images: object) -> torch.Tensor:
+    """``images`` if it is a float tensor (N, C, H, W) holding at least one image, else a ValueError naming it."""
+    if not (isinstance(images, torch.Tensor) and images.dim() == 4 and images.is_floating_point()
+            and images.numel() > 0):
+        raise ValueError(f"images must be a float tensor (N, C, H, W) in [-1, 1] with at least one image; "
+                         f"got {short_repr(images)}")
+    return images
+
+
+def _check_preview(dataset: object, n_images: object, resolution: object) -> None:
+    """Refuse a dataset, count or resolution the playground cannot show, naming it."""
+    check_choice("dataset", dataset, PLAYGROUND_DATASETS)
+    check_number("n_images", n_images, int, 1, MAX_PREVIEW_IMAGES)
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution not in PREVIEW_RESOLUTIONS:
+        raise ValueError(f"resolution must be one of {', '.join(map(str, PREVIEW_RESOLUTIONS))}; "
+                         f"got {short_repr(resolution)}")
+
+
+def _check_runs(name: str, runs: object, *, optional: bool = True) -> list[Run] | None:
+    """``runs`` as a list of :class:`~diffaug_lessons.runs.Run` (None passes when ``optional``), else a
+    ValueError naming ``name``."""
+    if runs is None and optional:
+        return None
+    return _check_list(name, runs, Run, "a list of saved runs (Run, as cached_train returns)"
+                       + (" or None" if optional else ""))
+
+
 # ---------------------------------------------------------------------------------------------------
 # 0. Predict, then run
 
 
+def _choice_index(name: str, value: object, n_choices: int) -> int:
+    """The index of a choice given by index or letter, else a ValueError naming ``name`` and the valid ones."""
+    if isinstance(value, str):
+        return LETTERS.index(check_choice(name, value, LETTERS[:n_choices]))
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n_choices:
+        raise ValueError(f"{name} must be a choice's index (0 to {n_choices - 1}) or letter "
+                         f"({', '.join(LETTERS[:n_choices])}); got {short_repr(value)}")
+    return value
+
+
+def _check_choices(choices: object) -> list[str]:
+    """``choices`` as a list if it holds 2 to 10 non-empty strings, else a ValueError naming it."""
+    what = f"a list of 2 to {len(LETTERS)} non-empty strings"
+    listed = _check_list("choices", choices, str, what, 2, len(LETTERS))
+    if not all(choice.strip() for choice in listed):
+        raise ValueError(f"choices must be {what}; got {short_repr(choices)}")
+    return listed
+
+
 def prediction_text(question: str, choices: Sequence[str]) -> str:
     """The question and its lettered choices as plain text: what a static page shows of :func:`predict`."""
+    _check_text("question", question)
+    choices = _check_choices(choices)
     lines = [f"Predict: {question}", *(f"  {LETTERS[i]}. {choice}" for i, choice in enumerate(choices))]
     return "\n".join([*lines, "(In a live notebook: pick an answer and press Check.)"])
 
 
-def prediction_feedback(chosen: int | None, answer: int, choices: Sequence[str], explanation: str) -> tuple[bool | None, str]:
-    """(right?, HTML) for choice index ``chosen`` (None: nothing picked yet) against ``answer``."""
+def prediction_feedback(chosen: int | str | None, answer: int | str, choices: Sequence[str],
+                        explanation: str) -> tuple[bool | None, str]:
+    """(right?, HTML) for the choice ``chosen`` (None: nothing picked yet) against ``answer``.
+
+    ``chosen`` and ``answer``: a choice's index (0 to len(choices) - 1) or letter ("A", "B", ...).
+    """
+    choices = _check_choices(choices)
+    answer = _choice_index("answer", answer, len(choices))
+    _check_text("explanation", explanation, empty=True)
     if chosen is None:
         return None, "<i>Pick an answer first.</i>"
+    chosen = _choice_index("chosen", chosen, len(choices))
     right = LETTERS[answer] + ". " + html.escape(choices[answer])
     if chosen == answer:
         verdict = f"<b style='color:#1b7a1b'>&#10004; Right: {right}</b>"
@@ -141,14 +251,10 @@ class Prediction(_Panel):
     """Radio buttons for the choices, a Check button and the feedback. See :func:`predict`."""
 
     def __init__(self, question: str, choices: Sequence[str], answer: int | str, explanation: str) -> None:
-        self.choices = list(choices)
-        if not 2 <= len(self.choices) <= len(LETTERS):
-            raise ValueError(f"a prediction needs 2 to {len(LETTERS)} choices; got {len(self.choices)}")
-        if isinstance(answer, str):
-            answer = LETTERS.index(check_choice("answer", answer, LETTERS[: len(self.choices)]))
-        if not 0 <= answer < len(self.choices):
-            raise ValueError(f"answer must index the choices (0 to {len(self.choices) - 1}); got {answer}")
-        self.question, self.answer, self.explanation = question, answer, explanation
+        self.question = _check_text("question", question)
+        self.choices = _check_choices(choices)
+        self.answer = _choice_index("answer", answer, len(self.choices))
+        self.explanation = _check_text("explanation", explanation, empty=True)
         self.options = widgets.RadioButtons(options=[(f"{LETTERS[i]}. {c}", i) for i, c in enumerate(self.choices)],
                                             value=None, layout=widgets.Layout(width="auto"))
         self.check_button = widgets.Button(description="Check", icon="check", button_style="info")
@@ -174,9 +280,10 @@ class Prediction(_Panel):
 def predict(question: str, choices: Sequence[str], answer: int | str, explanation: str) -> Prediction:
     """Commit to a prediction before running an experiment.
 
-    ``choices``: 2 to 10 answers, shown lettered A, B, ...; ``answer``: the right one's index or
-    letter; ``explanation``: why, shown with the verdict after Check. Saved in a notebook, the
-    cell's plain-text output lists the question and the choices, so a static page still reads.
+    ``question``: a non-empty string; ``choices``: 2 to 10 non-empty answers, shown lettered A, B, ...;
+    ``answer``: the right one's index or letter; ``explanation``: why (a string, may be empty), shown
+    with the verdict after Check. Saved in a notebook, the cell's plain-text output lists the question
+    and the choices, so a static page still reads.
     """
     return Prediction(question, choices, answer, explanation)
 
@@ -191,9 +298,11 @@ def policy_from_checkboxes(checked: Mapping[str, bool]) -> str:
     ``checked`` maps names of :data:`PLAYGROUND_OPS` to booleans; all three colour ops together
     read ``color``, as in the paper's policies ("color,translation,cutout"). Nothing ticked: "".
     """
-    for name in checked:
+    check_kind("checked", checked, Mapping, f"a dict of transform -> True/False ({', '.join(PLAYGROUND_OPS)})")
+    for name, ticked in checked.items():
         if name not in PLAYGROUND_OPS:
-            raise choice_error("transform", name, PLAYGROUND_OPS)
+            raise ValueError(f"checked: {choice_error('transform', name, PLAYGROUND_OPS)}")
+        check_kind(f"checked[{name!r}]", ticked, bool, "True or False")
     names = [op for op in PLAYGROUND_OPS if checked.get(op)]
     if all(op in names for op in COLOR_OPS):
         names = ["color"] + [op for op in names if op not in COLOR_OPS]
@@ -206,7 +315,8 @@ def policy_code(policy: str, strengths: Strengths) -> str:
     The ratios are written whenever their transform is in the policy; ``color_strength`` and ``p``
     (not in the official code) only when they differ from 1.
     """
-    ops = parse_policy(policy)
+    ops = parse_policy(_check_policy(policy))
+    check_kind("strengths", strengths, Strengths, "a Strengths")
     arguments = [f'DiffAugment(x, "{policy}"']
     if "translation" in ops:
         arguments.append(f"translation_ratio={strengths.translation_ratio:g}")
@@ -219,10 +329,18 @@ def policy_code(policy: str, strengths: Strengths) -> str:
     return ", ".join(arguments) + ")"
 
 
-@functools.lru_cache(maxsize=8)
 def preview_images(dataset: str, n_images: int, resolution: int) -> torch.Tensor:
-    """The first ``n_images`` of an embedded dataset, (n, C, resolution, resolution) in [-1, 1]."""
-    check_choice("dataset", dataset, PLAYGROUND_DATASETS)
+    """The first ``n_images`` of an embedded dataset, (n, C, resolution, resolution) in [-1, 1].
+
+    ``dataset``: one of :data:`PLAYGROUND_DATASETS`; ``n_images``: 1 to :data:`MAX_PREVIEW_IMAGES`;
+    ``resolution``: one of :data:`PREVIEW_RESOLUTIONS`.
+    """
+    _check_preview(dataset, n_images, resolution)
+    return _preview_images(dataset, n_images, resolution)
+
+
+@functools.lru_cache(maxsize=8)
+def _preview_images(dataset: str, n_images: int, resolution: int) -> torch.Tensor:
     return load_dataset(dataset, resolution).images[:n_images]
 
 
@@ -231,8 +349,14 @@ def playground_images(images: torch.Tensor, policy: str, strengths: Strengths, s
     """PNG of ``images`` (top row) above T(images) (bottom row), and the parameters T drew.
 
     ``images``: (n, C, H, W) in [-1, 1]. T's random parameters come from a generator seeded with
-    ``seed``: the same arguments always give the same picture.
+    ``seed`` (0 to 2**63 - 1): the same arguments always give the same picture. ``scale``: integer
+    zoom, 1 to :data:`MAX_SCALE`.
     """
+    _check_images(images)
+    _check_policy(policy)
+    check_kind("strengths", strengths, Strengths, "a Strengths")
+    check_number("seed", seed, int, 0, MAX_SEED)
+    check_number("scale", scale, int, 1, MAX_SCALE)
     params = sample_params(images, policy, strengths, torch.Generator().manual_seed(seed))
     augmented = apply(images, params)
     return grid_png(torch.cat([images, augmented]), nrow=len(images), scale=scale), params
@@ -242,7 +366,8 @@ class PolicyPlayground(_Panel):
     """Checkboxes and sliders for T; redraws x over T(x) on every change. See :func:`policy_playground`."""
 
     def __init__(self, dataset: str = "shapes", n_images: int = 8, resolution: int = 32, seed: int = 0) -> None:
-        check_choice("dataset", dataset, PLAYGROUND_DATASETS)
+        _check_preview(dataset, n_images, resolution)
+        check_number("seed", seed, int, 0, MAX_SEED)
         self.n_images, self.resolution, self.seed = n_images, resolution, seed
         self.scale = _scale_to(720, n_images, resolution)
         self.checkboxes = {op: widgets.Checkbox(value=True, description=op, indent=False,
@@ -293,15 +418,16 @@ class PolicyPlayground(_Panel):
         self.redraw()
 
     def _on_resample(self, _button: widgets.Button) -> None:
-        self.seed += 1
+        self.seed = (self.seed + 1) % (MAX_SEED + 1)
         self.redraw()
 
 
 def policy_playground(dataset: str = "shapes", n_images: int = 8, resolution: int = 32, seed: int = 0) -> PolicyPlayground:
     """A playground for T: pick transforms and strengths, see ``n_images`` images and T of them.
 
-    dataset: "digits" (grey) or "shapes" (RGB). The same settings show the same T until
-    Resample draws new random parameters (``seed`` picks the first draw).
+    dataset: "digits" or "faces" (grey) or "shapes" (RGB); ``n_images``: 1 to 64; ``resolution``: 8,
+    16, 32 or 64. The same settings show the same T until Resample draws new random parameters
+    (``seed``, 0 to 2**63 - 1, picks the first draw).
     """
     return PolicyPlayground(dataset, n_images, resolution, seed)
 
@@ -402,19 +528,24 @@ def dashboard_config(base: TrainConfig, strategy: str, policy: str, n_train: int
     other step counts get about 20 evaluations. Raises ValueError (naming the bad value) for
     settings ``TrainConfig`` refuses.
     """
+    check_kind("base", base, TrainConfig, "a TrainConfig")
+    _check_policy(policy)
     for name in settings:
         if name not in DASHBOARD_SETTINGS:
             raise choice_error("dashboard setting", name, DASHBOARD_SETTINGS)
-    eval_every = base.eval_every if steps == base.steps else max(1, steps // 20)
-    return base.replace(strategy=strategy, policy=policy, n_train=n_train, fraction=None, steps=steps,
-                        eval_every=eval_every, **settings)
+    # TrainConfig checks the values (naming each) before the schedule is worked out from the steps
+    config = base.replace(strategy=strategy, policy=policy, n_train=n_train, fraction=None, steps=steps, **settings)
+    return config.replace(eval_every=base.eval_every if steps == base.steps else max(1, steps // 20))
 
 
 def curves_png(history: Sequence[Mapping[str, float]]) -> bytes:
     """Three panels as PNG: D's mean output on training reals, held-out reals and fakes; FID; KID.
 
-    With no evaluation yet it says so instead of drawing empty axes.
+    ``history``: a run's metrics rows (each with step, d_train, d_heldout, d_fake, fid and kid). With
+    no evaluation yet it says so instead of drawing empty axes.
     """
+    history = _check_history("history", history, ROW_KEYS)
+
     def draw(axes: Any) -> None:
         if not history:
             for ax in axes:
@@ -433,7 +564,9 @@ def curves_png(history: Sequence[Mapping[str, float]]) -> bytes:
 
 
 def samples_placeholder_png(width_px: int = 280) -> bytes:
-    """A square PNG that says where G's samples will appear (instead of an empty box)."""
+    """A square PNG, ``width_px`` (16 to 4096) pixels wide, that says where G's samples will appear."""
+    check_number("width_px", width_px, int, 16, 4096)
+
     def draw(axes: Any) -> None:
         axes[0].set_axis_off()
         axes[0].text(0.5, 0.5, "G(z) appears here\nafter the first\nevaluation", ha="center", va="center",
@@ -444,7 +577,12 @@ def samples_placeholder_png(width_px: int = 280) -> bytes:
 
 
 def run_summary(row: Mapping[str, float] | None, steps: int, status: str) -> str:
-    """One line for the dashboard: status, step and the latest metrics ``row`` (None: no evaluation yet)."""
+    """One line for the dashboard: ``status`` (one of runs.STATUSES), step out of ``steps`` and the latest
+    metrics ``row`` (None: no evaluation yet)."""
+    if row is not None:
+        _check_row("row", row, ROW_KEYS)
+    check_number("steps", steps, int, 1, math.inf)
+    check_choice("status", status, STATUSES)
     if row is None:
         return f"{status}: no evaluation yet"
     return (f"{status}: step {int(row['step'])}/{steps} | FID {row['fid']:.4g} | KID {row['kid']:.3g} | "
@@ -453,6 +591,7 @@ def run_summary(row: Mapping[str, float] | None, steps: int, status: str) -> str
 
 def finished_run(config: TrainConfig) -> Run | None:
     """The complete run of ``config`` in the cache, or None (none, unfinished or unreadable)."""
+    check_kind("config", config, TrainConfig, "a TrainConfig")
     path = runs_dir() / run_name(config)
     if not (path / "meta.json").exists():
         return None
@@ -467,6 +606,8 @@ class TrainingDashboard(_Panel):
     """Controls, Start/Stop, live curves and samples for one run. See :func:`training_dashboard`."""
 
     def __init__(self, base_config: TrainConfig | None = None) -> None:
+        if base_config is not None:
+            check_kind("base_config", base_config, TrainConfig, "a TrainConfig or None")
         self.base_config = base = base_config or lesson_config(None)
         self.strategy = widgets.Dropdown(options=[(STRATEGY_LABELS[s], s) for s in STRATEGIES], value=base.strategy,
                                          description="strategy")
@@ -533,12 +674,14 @@ class TrainingDashboard(_Panel):
 
     def show_saved(self) -> bool:
         """Draw the finished run the controls describe if the cache holds one (True), else say it is
-        not trained yet (False). Nothing changes while a run trains."""
+        not trained yet (False), or why the settings are refused (steps 0, say). Nothing changes while
+        a run trains."""
         if self.running:
             return False
         try:
             config = self.config()
-        except ValueError:
+        except ValueError as error:
+            self._say(str(error), error=True)
             return False
         run = finished_run(config)
         if run is None:
@@ -654,6 +797,7 @@ def run_description(config: TrainConfig) -> str:
 
     e.g. "DiffAugment, 100 images, T = color,translation,cutout, seed 0".
     """
+    check_kind("config", config, TrainConfig, "a TrainConfig")
     if config.n_train is not None:
         amount = f"{config.n_train} images"
     else:
@@ -674,11 +818,17 @@ def run_description(config: TrainConfig) -> str:
 
 def run_label(run: Run) -> str:
     """How a run is listed: its description in words and its status."""
+    check_kind("run", run, Run, "a saved run (Run)")
     return f"{run_description(run.config)} ({run.status})"
 
 
 def run_statistic(history: Sequence[Mapping[str, float]], key: str, statistic: str = "last3") -> float | None:
-    """``key`` at the last evaluation ("final") or averaged over the last three ("last3"); None if absent."""
+    """``key`` at the last evaluation ("final") or averaged over the last three ("last3"); None if absent.
+
+    ``history``: a run's metrics rows; ``key``: a metric's name (fid, kid, d_gap, ...).
+    """
+    history = _check_history("history", history)
+    _check_text("key", key)
     check_choice("statistic", statistic, STATISTICS)
     rows = [row for row in history if key in row][-1 if statistic == "final" else -3:]
     return sum(row[key] for row in rows) / len(rows) if rows else None
@@ -686,6 +836,7 @@ def run_statistic(history: Sequence[Mapping[str, float]], key: str, statistic: s
 
 def comparison_table_html(chosen: Sequence[Run], statistic: str = "last3") -> str:
     """An HTML table of the runs (named in words) with their metrics, as ``statistic`` says (see :data:`STATISTICS`)."""
+    chosen = _check_runs("chosen", chosen, optional=False)
     check_choice("statistic", statistic, STATISTICS)
     header = ["run", "steps done", "status", *TABLE_METRICS.values()]
     rows = []
@@ -707,10 +858,15 @@ def comparison_table_html(chosen: Sequence[Run], statistic: str = "last3") -> st
 def comparison_curves_png(histories: Mapping[str, Sequence[Mapping[str, float]]], metric: str) -> bytes:
     """``metric`` over training, a line per run (``histories``: label -> history rows), as PNG."""
     check_choice("metric", metric, COMPARISON_METRICS)
+    check_kind("histories", histories, Mapping, "a dict of label -> a run's metrics rows")
+    rows_by_label = {}
+    for label, history in histories.items():
+        rows_by_label[_check_text("histories' labels", label)] = _check_history(f"histories[{label!r}]", history,
+                                                                                ("step", metric))
 
     def draw(axes: Any) -> None:
-        if histories:
-            plot_metric(dict(histories), metric, axes[0])
+        if rows_by_label:
+            plot_metric(rows_by_label, metric, axes[0])
             axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         else:
             axes[0].text(0.5, 0.5, "no runs chosen", ha="center", va="center", transform=axes[0].transAxes)
@@ -738,10 +894,9 @@ def listed_runs() -> list[Run]:
 class RunComparison(_Panel):
     """Pick saved runs; see their curves, final numbers and samples. See :func:`run_comparison`."""
 
-    def __init__(self, runs_to_show: Sequence[Run] | None = None, selected: Sequence[Run] | None = None) -> None:
-        self._source: Callable[[], list[Run]] = (
-            (lambda: list(runs_to_show)) if runs_to_show is not None else listed_runs
-        )
+    def __init__(self, runs: Sequence[Run] | None = None, selected: Sequence[Run] | None = None) -> None:
+        offered, selected = _check_runs("runs", runs), _check_runs("selected", selected)
+        self._source: Callable[[], list[Run]] = (lambda: list(offered)) if offered is not None else listed_runs
         self.runs: list[Run] = []
         self.selector = widgets.SelectMultiple(description="runs", rows=6, layout=widgets.Layout(width="70%"))
         self.metric = widgets.Dropdown(options=COMPARISON_METRICS, value="fid", description="metric",
@@ -840,12 +995,28 @@ def formulas_html(images: torch.Tensor, examples: Mapping[str, Sequence[Any]], s
     a picture of ``images`` (top row) and of the op applied to them (bottom row).
 
     ``images``: (N, C, H, W) in [-1, 1]. ``examples``: op name (brightness, saturation, contrast,
-    translation, cutout) -> the arguments after x, e.g. ``{"brightness": (torch.tensor([0.4, -0.4]),)}``.
+    translation, cutout) -> the arguments after x, e.g. ``{"brightness": (torch.tensor([0.4, -0.4]),)}``;
+    at least one op. ``scale``: integer zoom, 1 to :data:`MAX_SCALE`.
     """
+    _check_images(images)
+    check_number("scale", scale, int, 1, MAX_SCALE)
+    if not isinstance(examples, Mapping) or not examples:
+        raise ValueError(f"examples must map at least one op ({', '.join(READABLE_OPS)}) to its arguments "
+                         f"after x; got {short_repr(examples)}")
     rows = []
     for name, args in examples.items():
-        op = READABLE_OPS[check_choice("op", name, READABLE_OPS)]
-        png = grid_png(torch.cat([images, op(images, *args)]), nrow=len(images), scale=scale)
+        if name not in READABLE_OPS:
+            raise ValueError(f"examples: {choice_error('op', name, READABLE_OPS)}")
+        op = READABLE_OPS[name]
+        signature = f"{name}{inspect.signature(op)}"
+        args = _check_list(f"examples[{name!r}]", args, object, f"a list of the arguments after x of {signature}")
+        try:
+            transformed = op(images, *args)
+        except Exception as error:  # the user's arguments, in whatever way they do not fit: say which they were
+            shown = ", ".join(["x", *map(short_repr, args)])
+            raise ValueError(f"examples[{name!r}]: {name}({shown}) failed ({error}); give the arguments "
+                             f"after x of {signature}") from error
+        png = grid_png(torch.cat([images, transformed]), nrow=len(images), scale=scale)
         picture = base64.b64encode(png).decode()
         source = html.escape(inspect.getsource(op))
         rows.append(

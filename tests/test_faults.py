@@ -3,8 +3,9 @@
 Each fault is injected at every place it can strike, not at one chosen moment: an interrupt at
 every step and at every write of a run, at every evaluation; real processes interrupted (SIGINT)
 and killed (SIGKILL) at random moments; two processes asking for the same run; a read-only cache;
-downloads that break off. The tables of odd values are built from the config's fields and the
-command line's options themselves, so a new field or option gets the same treatment.
+downloads that break off. The tables of odd values are built from the config's fields, the
+command line's options and the widgets' signatures themselves, so a new field, option or widget
+argument gets the same treatment.
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import http.client
+import inspect
+import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -29,9 +33,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from diffaug_lessons import atomic, augment_cpu, cli, metrics, runs
+from diffaug_lessons import __version__, atomic, augment_cpu, cli, metrics, runs, widgets
 from diffaug_lessons import train as train_module
-from diffaug_lessons.augment import apply, apply_reference, sample_params
+from diffaug_lessons.augment import Strengths, apply, apply_reference, sample_params
 from diffaug_lessons.data import image_folder
 from diffaug_lessons.download import DownloadError
 from diffaug_lessons.runs import (
@@ -366,6 +370,88 @@ def test_a_read_only_cache_loads_finished_runs_and_names_the_folder_it_cannot_wr
         shutil.rmtree(shared)
 
 
+@pytest.fixture(scope="module")
+def shared_run(tmp_path_factory):
+    """A finished run in a folder outside the cache (a class's shared runs), and its files' bytes."""
+    config = TrainConfig(**{**TINY, "steps": 4, "eval_every": 4})
+    run = cached_train(config, progress=False, root=tmp_path_factory.mktemp("shared") / "runs")
+    return config, run.path, _files(run.path)
+
+
+def _files(folder):
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def _train(entry, config, path, retrain=False):
+    """Train ``config`` in the run folder ``path`` through ``entry`` (cached_train or train_in_folder)."""
+    if entry == "cached_train":
+        return cached_train(config, retrain=retrain, progress=False, root=path.parent).path
+    assert train_in_folder(config, path, retrain=retrain, progress=False).status == "complete"
+    return path
+
+
+@pytest.mark.parametrize("entry", ["cached_train", "train_in_folder"])
+def test_retraining_a_run_linked_into_the_cache_sets_the_link_aside_and_leaves_its_target_alone(
+        tmp_path, shared_run, entry):
+    """The link is moved to ``<name>.old-<time>``, still pointing at the shared run; the run trains afresh
+    in a real folder; the shared folder keeps every byte (it used to end in IsADirectoryError, leaving an
+    empty ``.old-`` folder)."""
+    config, target, files = shared_run
+    link = tmp_path / run_name(config)
+    link.symlink_to(target)
+    assert cached_train(config, progress=False, root=tmp_path).path == link  # loaded through the link
+    assert _train(entry, config, link, retrain=True) == link
+    assert not link.is_symlink() and Run(link).check(config).status == "complete"
+    aside = [p for p in tmp_path.iterdir() if ".old-" in p.name]
+    assert len(aside) == 1 and aside[0].is_symlink() and aside[0].resolve() == target.resolve()
+    assert _files(target) == files
+
+
+@pytest.mark.parametrize("entry", ["cached_train", "train_in_folder"])
+def test_a_dangling_link_in_the_cache_is_refused_by_name_and_set_aside_by_a_retrain(tmp_path, entry):
+    """Without retrain nothing is written (the folder it points to may be a share not mounted now); with
+    retrain the link is kept aside, still dangling, and the run trains in a real folder."""
+    config = TrainConfig(**{**TINY, "steps": 4, "eval_every": 4})
+    link = tmp_path / run_name(config)
+    link.symlink_to(tmp_path / "unmounted" / "run")
+    with pytest.raises(NotARunError, match=re.escape(str(link)) + " is a symbolic link to .*unmounted/run, which "
+                                           "does not exist; nothing was written.*retrain=True"):
+        _train(entry, config, link)
+    assert [p.name for p in tmp_path.iterdir()] == [link.name] and link.is_symlink()
+    assert _train(entry, config, link, retrain=True) == link
+    assert not link.is_symlink() and Run(link).check(config).status == "complete"
+    aside = [p for p in tmp_path.iterdir() if ".old-" in p.name]
+    assert len(aside) == 1 and aside[0].is_symlink() and os.readlink(aside[0]) == str(tmp_path / "unmounted" / "run")
+    assert not (tmp_path / "unmounted").exists()
+
+
+def test_retrain_refuses_while_another_process_trains_the_links_target(tmp_path, shared_run):
+    config, _, _ = shared_run
+    target = tmp_path / "elsewhere"
+    holder = open_run(target, config)  # another process, training it through its real path
+    link = tmp_path / "cache" / run_name(config)
+    link.parent.mkdir()
+    link.symlink_to(target)
+    try:
+        with pytest.raises(RunBusyError, match="another process is training .*a link to .*elsewhere"):
+            cached_train(config, retrain=True, progress=False, root=link.parent)
+        assert [p.name for p in link.parent.iterdir()] == [link.name] and link.is_symlink()
+    finally:
+        holder.close()
+
+
+def test_a_failed_set_aside_leaves_no_empty_folder(tmp_path, monkeypatch):
+    (tmp_path / "run").mkdir()
+
+    def refuse(source, destination):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "rename", refuse)
+    with pytest.raises(PermissionError):
+        set_aside(tmp_path / "run")
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
 def test_a_cache_folder_that_cannot_be_created_is_named(tmp_path, monkeypatch):
     blocker = tmp_path / "file"
     blocker.write_text("a file where a folder should be")
@@ -471,6 +557,120 @@ def test_every_cli_option_accepts_or_refuses_odd_values_by_name(option, capsys):
         except ValueError as error:
             name = option[2:].replace("-", "_")
             assert name in str(error) or "unknown" in str(error) or "batch_size" in str(error), (option, text, error)
+
+
+# The widgets: every argument of every public function and class of diffaug_lessons.widgets, fed each
+# odd value in turn while the others keep a valid value (WIDGET_BASELINES).
+WIDGET_ODD_VALUES = [0, -5, 10**30, float("nan"), float("inf"), -float("inf"), "3", "", "no-such-name", None, True,
+                     [], (), {}, [1, 2]]
+
+# Arguments not fuzzed as they stand, and why (each must be a real argument: checked below).
+WIDGET_ARGUMENTS_FUZZED_OTHERWISE = {
+    # a set of keywords, not one value: each name it takes is fuzzed as an argument of its own
+    ("dashboard_config", "settings"): tuple(widgets.DASHBOARD_SETTINGS),
+}
+
+
+def _public_widgets():
+    """Every public function and class defined in diffaug_lessons.widgets, by name."""
+    return {name: item for name, item in vars(widgets).items() if not name.startswith("_")
+            and (inspect.isfunction(item) or inspect.isclass(item)) and item.__module__ == widgets.__name__}
+
+
+def _widget_arguments():
+    for name, item in sorted(_public_widgets().items()):
+        for argument in inspect.signature(item).parameters:
+            yield from [(name, keyword) for keyword in WIDGET_ARGUMENTS_FUZZED_OTHERWISE.get((name, argument),
+                                                                                              [argument])]
+
+
+@pytest.fixture(scope="module")
+def widget_baselines(tmp_path_factory):
+    """Valid arguments for each public widget callable, cheap to build: a run folder written by hand
+    (stopped, so it needs no checkpoint) instead of a trained one."""
+    config = TrainConfig(**TINY)
+    folder = tmp_path_factory.mktemp("widget-runs") / run_name(config)
+    folder.mkdir()
+    rows = [{**dict.fromkeys(widgets.COMPARISON_METRICS, 0.5), "step": step, "fid": 100.0 - step, "kid": 0.05}
+            for step in (4, 8)]
+    (folder / "config.json").write_text(json.dumps(config.to_dict()))
+    (folder / "meta.json").write_text(json.dumps({"status": "stopped", "version": __version__, "key": config.key()}))
+    (folder / "history.json").write_text(json.dumps(rows))
+    run = Run(folder).check(config)
+    images = widgets.preview_images("shapes", 2, 8)
+    question = dict(question="Which?", choices=["a", "b"], answer="B", explanation="why")
+    playground = dict(dataset="shapes", n_images=2, resolution=8, seed=0)
+    comparison = dict(runs=[run], selected=[run])
+    return {
+        "prediction_text": dict(question="Which?", choices=["a", "b"]),
+        "prediction_feedback": dict(chosen=0, answer=1, choices=["a", "b"], explanation="why"),
+        "Prediction": question, "predict": question,
+        "policy_from_checkboxes": dict(checked={"cutout": True}),
+        "policy_code": dict(policy="translation", strengths=Strengths()),
+        "preview_images": dict(dataset="shapes", n_images=2, resolution=8),
+        "playground_images": dict(images=images, policy="translation", strengths=Strengths(), seed=0, scale=1),
+        "PolicyPlayground": playground, "policy_playground": playground,
+        "strategy_table_html": dict(strategy="d_only"), "train_step_source_html": dict(strategy="d_only"),
+        "StrategyExplorer": dict(strategy="d_only"), "strategy_explorer": dict(strategy="d_only"),
+        "dashboard_config": dict(base=config, strategy="diffaugment", policy="translation", n_train=64, steps=12),
+        "curves_png": dict(history=rows),
+        "samples_placeholder_png": dict(width_px=80),
+        "run_summary": dict(row=rows[-1], steps=12, status="stopped"),
+        "finished_run": dict(config=config),
+        "TrainingDashboard": dict(base_config=config), "training_dashboard": dict(base_config=config),
+        "run_description": dict(config=config),
+        "run_label": dict(run=run),
+        "run_statistic": dict(history=rows, key="fid", statistic="final"),
+        "comparison_table_html": dict(chosen=[run], statistic="last3"),
+        "comparison_curves_png": dict(histories={"a run": rows}, metric="fid"),
+        "listed_runs": {},
+        "RunComparison": comparison, "run_comparison": comparison,
+        "formulas_html": dict(images=images, examples={"brightness": (torch.tensor([0.4, -0.4]),)}, scale=1),
+    }
+
+
+def _no_training(*args, **kwargs):
+    pytest.fail("a widget started training")
+
+
+def test_the_widget_tables_cover_every_public_widget_and_argument(widget_baselines):
+    public = _public_widgets()
+    assert set(widget_baselines) == set(public), "give a new widget function valid arguments in widget_baselines"
+    for name, item in public.items():
+        parameters = inspect.signature(item).parameters
+        required = {argument for argument, parameter in parameters.items() if parameter.default is parameter.empty
+                    and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)}
+        assert required <= set(widget_baselines[name]) <= set(parameters), name
+    for name, argument in WIDGET_ARGUMENTS_FUZZED_OTHERWISE:
+        assert argument in inspect.signature(public[name]).parameters, (name, argument)
+
+
+def test_building_the_dashboard_trains_nothing(tmp_path, monkeypatch):
+    """Checked before the odd values are fed to it: a dashboard is cheap to build and starts no run."""
+    monkeypatch.setenv("DIFFAUG_LESSONS_HOME", str(tmp_path))
+    monkeypatch.setattr(widgets, "train_in_folder", _no_training)
+    for dashboard in (widgets.training_dashboard(TrainConfig(**TINY)), widgets.TrainingDashboard()):
+        assert dashboard.status == "idle" and not dashboard.running and dashboard.run_dir is None
+    assert list(runs.runs_dir().iterdir()) == []
+
+
+@pytest.mark.parametrize(("name", "argument"), list(_widget_arguments()))
+def test_every_widget_argument_accepts_or_refuses_odd_values_by_name(name, argument, widget_baselines, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.setenv("DIFFAUG_LESSONS_HOME", str(tmp_path))  # an empty cache: "every saved run" is none
+    monkeypatch.setattr(widgets, "train_in_folder", _no_training)
+    widget, baseline = getattr(widgets, name), widget_baselines[name]
+    widget(**baseline)
+    for value in WIDGET_ODD_VALUES:
+        try:
+            widget(**{**baseline, argument: value})
+        except (ValueError, TypeError) as error:
+            assert re.search(rf"\b{re.escape(argument)}\b", str(error)), (name, argument, value, error)
+            continue
+        if isinstance(value, float) and not math.isfinite(value):
+            pytest.fail(f"{name}({argument}={value!r}) was accepted")
+        if isinstance(value, bool) and not isinstance(baseline.get(argument), bool):
+            pytest.fail(f"{name}({argument}={value!r}) was accepted: a flag where a value belongs")
 
 
 BROKEN_META = {

@@ -99,6 +99,7 @@ def test_a_quick_study_selects_then_confirms_on_fresh_seeds_and_writes_its_table
         assert row["ratio"] == pytest.approx(row["DiffAugment"]["last3_fid"] / row["baseline"]["last3_fid"], rel=1e-3)
     text = recipe.report(results)
     assert "Chosen: " + results["chosen"] in text and "Rule: lowest worst-seed ratio" in text
+    assert all(0 < row[label]["novelty"] < 10 for row in results["selection"] for label in ("baseline", "DiffAugment"))
     again = run_study("digits", "quick", selection_seeds=(0, 1), confirmation_seeds=(2,), out=out,
                       reference=Reference(), train=False, progress=False)  # all cached now: trains nothing
     assert len(asked) == 2

@@ -72,8 +72,10 @@ def test_predict_widget_checks_the_choice_and_reads_as_text_on_a_static_page():
     assert question.check() is True and "Right: C. 100 images" in question.feedback.value
     with pytest.raises(ValueError, match="unknown answer 'D'; choose from A, B"):
         predict("?", ["a", "b"], "D", "")
-    with pytest.raises(ValueError, match="a prediction needs 2 to 10 choices; got 1"):
+    with pytest.raises(ValueError, match=r"choices must be a list of 2 to 10 non-empty strings; got \['a'\]"):
         predict("?", ["a"], 0, "")
+    with pytest.raises(ValueError, match=r"answer must be a choice's index \(0 to 1\) or letter \(A, B\); got 2"):
+        predict("?", ["a", "b"], 2, "")
 
 
 # -- 1. policy playground ----------------------------------------------------------------------------
@@ -253,6 +255,26 @@ def test_dashboard_opens_on_the_finished_run_of_its_settings(tiny_config):
     assert f"From the cache ({run.path.name})" in dashboard.message.value and "step 12/12" in dashboard.message.value
     reopened = training_dashboard(tiny_config(seed=10, strategy="diffaugment"))
     assert reopened.history == run.history and reopened.progress.value == 12
+
+
+@pytest.mark.parametrize("steps", [0, -5])
+def test_dashboard_refuses_steps_below_one_as_they_are_typed(tiny_config, monkeypatch, steps):
+    monkeypatch.setattr(widgets, "train_in_folder", lambda *a, **k: pytest.fail("refused settings were trained"))
+    dashboard = training_dashboard(tiny_config(seed=12))
+    dashboard.steps.value = steps
+    refusal = f"steps must be an integer in [1, 1000000000]; got {steps}"
+    assert refusal in dashboard.message.value and "#b00020" in dashboard.message.value  # shown at once, in red
+    assert not dashboard.start() and refusal in dashboard.message.value
+    assert dashboard.status == "idle" and dashboard.run_dir is None and not dashboard.running
+    dashboard.steps.value = 12
+    assert "Not trained yet with these settings" in dashboard.message.value
+
+
+def test_the_playground_refuses_odd_sizes_by_name():
+    with pytest.raises(ValueError, match=r"n_images must be an integer in \[1, 64\]; got 0"):
+        policy_playground(n_images=0)  # it used to end in a ZeroDivisionError
+    with pytest.raises(ValueError, match="resolution must be one of 8, 16, 32, 64; got 12"):
+        policy_playground(resolution=12)
 
 
 def test_dashboard_shows_a_bad_policy_and_starts_nothing(tiny_config):
