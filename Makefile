@@ -18,7 +18,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
-setup: $(VENV)/.installed
+# JupyterLab's settings for the lessons (no "get notified about Jupyter news?" pop-up, no update check):
+# lab/overrides.json, copied to where JupyterLab reads its overrides (its application folder's settings/,
+# `jupyter lab path`), also into a venv made before the file existed.
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+setup: $(VENV)/.installed $(LAB_OVERRIDES)
+
+$(LAB_OVERRIDES): lab/overrides.json | $(VENV)/.installed
+	mkdir -p $(dir $@)
+	cp lab/overrides.json $@
 
 # JupyterLab listens on 127.0.0.1 only and asks for its token (printed in the terminal).
 lab: setup

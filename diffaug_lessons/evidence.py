@@ -37,6 +37,7 @@ from .experiments import (
 )
 from .lessons import LESSONS, lesson_configs, reference_seeds, sweep_label
 from .numerics import NUMERICS_VERSION
+from .plots import OTHER_COLOURS, STRATEGY_COLOURS, colours_for
 from .reference import REFERENCE_COMMAND, REFERENCE_FILE, Reference, encode_samples
 from .train import TrainConfig
 
@@ -380,10 +381,10 @@ class Evidence:
     # -- plots ----------------------------------------------------------------
     def plot_keys(self, ax: Any, name: str, keys: Mapping[str, str], colors: Sequence[str] | None = None) -> Any:
         """Several keys of one run over training (``keys``: key -> label), each as a band over seeds with
-        its mean, the student's run dashed."""
+        its mean, the student's run dashed. ``colors``: one per key (default :data:`plots.OTHER_COLOURS`)."""
         import numpy as np
 
-        colors = list(colors or ["tab:blue", "tab:orange", "tab:red", "tab:green", "tab:purple"])
+        colors = list(colors or OTHER_COLOURS)
         seeds = self.seeds(name)
         steps = np.array([row["step"] for row in self.histories[name][seeds[0]]])
         for (key, label), color in zip(keys.items(), colors):
@@ -399,20 +400,23 @@ class Evidence:
         return ax
 
     def bars(self, ax: Any, key: str = "fid", names: Sequence[str] | None = None,
-             labels: Mapping[str, str] | None = None, color: str = "tab:blue", measure: bool = False) -> Any:
+             labels: Mapping[str, str] | None = None, color: str | None = None, measure: bool = False) -> Any:
         """A bar per run at its mean over seeds, every seed as a point (the student's as a black cross).
-        ``measure``: ``key`` is a sample measure (:meth:`measure`), not a history column."""
+        ``measure``: ``key`` is a sample measure (:meth:`measure`), not a history column. ``color``: every
+        bar's (default: each run its own, :func:`plots.colours_for`: runs of different strategies in their
+        strategy's colour)."""
         scale, ylabel = (1.0, key.replace("_", " ")) if measure else self.scale(key)
         labels = labels or {}
         names = list(names or self.configs)
-        for i, name in enumerate(names):
+        colors = [color] * len(names) if color is not None else colours_for(self.configs[name] for name in names)
+        for i, (name, bar_colour) in enumerate(zip(names, colors)):
             seeds = self.seeds(name)
             values = [(self.measure(name, s, key) if measure else self.value(name, s, key)) * scale for s in seeds]
-            ax.bar(i, sum(values) / len(values), color=color, alpha=0.35)
+            ax.bar(i, sum(values) / len(values), color=bar_colour, alpha=0.35)
             for j, (seed, value) in enumerate(zip(seeds, values)):
                 mine = self.sources[name][seed] == YOURS
                 ax.plot(i + (j - (len(seeds) - 1) / 2) * 0.12, value, "x" if mine else "o",
-                        color="black" if mine else color, ms=7 if mine else 5)
+                        color="black" if mine else bar_colour, ms=7 if mine else 5)
         ax.set_xticks(range(len(names)), [labels.get(n, n) for n in names], rotation=20, ha="right", fontsize=8)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, axis="y")
@@ -423,6 +427,8 @@ class Evidence:
              real_line: bool = True, from_step: int | None = None) -> Any:
         """``key`` over training: for each run a band from the lowest to the highest seed, the mean over
         seeds thick, the student's own runs drawn on top (dashed). FID/KID get the reals' reference line.
+        ``colors``: one per run, in order (default :func:`plots.colours_for`: runs of different strategies in
+        their strategy's colour, runs that share one in :data:`plots.OTHER_COLOURS`).
         ``from_step``: size the y axis to the values from that step on (the first evaluations, far
         higher, run off the top), so a late rise stays visible on a linear axis."""
         import numpy as np
@@ -430,8 +436,7 @@ class Evidence:
         scale, ylabel = self.scale(key)
         labels = labels or {}
         names = list(names or self.configs)
-        colors = list(colors or ["tab:red", "tab:blue", "tab:purple", "tab:green", "tab:orange", "tab:brown",
-                                 "tab:pink", "tab:olive", "tab:cyan", "tab:gray"])
+        colors = list(colors or colours_for(self.configs[name] for name in names))
         for name, color in zip(names, colors):
             seeds = self.seeds(name)
             steps = np.array([row["step"] for row in self.histories[name][seeds[0]]])
@@ -508,12 +513,14 @@ def _of_seeds(n: int) -> str:
 
 
 def plot_sweep(evidence: Evidence, ax: Any, key: str = "fid", strategies: Sequence[str] | None = None,
-               strengths: Sequence[float] | None = None, colors: Sequence[str] = ("tab:orange", "tab:red", "tab:green")) -> Any:
+               strengths: Sequence[float] | None = None, colors: Sequence[str] | None = None) -> Any:
     """The strength sweep (the runs of ``lesson_configs("04-sweep")``): ``key`` against T's strength,
-    a line per strategy through the means over seeds, every seed a point."""
+    a line per strategy through the means over seeds, every seed a point. ``colors``: one per strategy
+    (default: each strategy's :data:`plots.STRATEGY_COLOURS`)."""
 
     scale, ylabel = evidence.scale(key)
     strategies, strengths = list(strategies or SWEEP_STRATEGIES), list(strengths or SWEEP_STRENGTHS)
+    colors = list(colors or (STRATEGY_COLOURS[strategy] for strategy in strategies))
     for strategy, color in zip(strategies, colors):
         means = []
         for strength in strengths:

@@ -57,7 +57,7 @@ from .augment import (
 from .data import load_dataset
 from .errors import check_choice, check_kind, check_number, choice_error, short_repr
 from .experiments import STRATEGY_LABELS as STRATEGY_WORDS
-from .plots import grid_png, plot_d_outputs, plot_metric
+from .plots import STRATEGY_COLOURS, colours_for, grid_png, plot_d_outputs, plot_metric
 from .runs import STATUSES, CorruptRunError, Run, list_runs, run_name, runs_dir, train_in_folder
 from .train import STRATEGIES, WHERE_T_IS_APPLIED, Record, TrainConfig, lesson_config, train_step
 
@@ -76,6 +76,7 @@ STRENGTH_SLIDERS = {  # Strengths field -> slider label
 STRATEGY_LABELS = {"none": "none (baseline)", "reals_only": "reals only", "d_only": "D only", "diffaugment": "DiffAugment"}
 N_TRAIN_CHOICES = (50, 100, 200, 500, 1000)
 COMPARISON_METRICS = ("d_gap", "fid", "kid", "d_train", "d_heldout", "d_fake", "acc_fake", "acc_fake_aug")
+CLIPPED_METRICS = ("fid", "kid")  # their first evaluations run into the thousands: the axis is sized without them
 TABLE_METRICS = {"fid": "FID", "kid": "KID", "d_gap": "D gap", "d_train": "D(train reals)",
                  "d_heldout": "D(held-out reals)", "d_fake": "D(fakes)"}
 STATISTICS = {"last3": "mean of the last 3 evaluations", "final": "final value (last evaluation)"}
@@ -538,13 +539,17 @@ def dashboard_config(base: TrainConfig, strategy: str, policy: str, n_train: int
     return config.replace(eval_every=base.eval_every if steps == base.steps else max(1, steps // 20))
 
 
-def curves_png(history: Sequence[Mapping[str, float]]) -> bytes:
+def curves_png(history: Sequence[Mapping[str, float]], strategy: str | None = None) -> bytes:
     """Three panels as PNG: D's mean output on training reals, held-out reals and fakes; FID; KID.
 
     ``history``: a run's metrics rows (each with step, d_train, d_heldout, d_fake, fid and kid). With
-    no evaluation yet it says so instead of drawing empty axes.
+    no evaluation yet it says so instead of drawing empty axes. ``strategy``: the run's (one of
+    train.STRATEGIES), whose colour (:data:`plots.STRATEGY_COLOURS`) its FID and KID are drawn in.
     """
     history = _check_history("history", history, ROW_KEYS)
+    if strategy is not None:
+        check_choice("strategy", strategy, STRATEGIES)
+    colors = [STRATEGY_COLOURS[strategy]] if strategy is not None else None
 
     def draw(axes: Any) -> None:
         if not history:
@@ -557,8 +562,8 @@ def curves_png(history: Sequence[Mapping[str, float]]) -> bytes:
         for line in axes[0].lines:
             line.set_marker(".")  # a single evaluation shows as a point
         axes[0].legend(fontsize=7, loc="best")
-        plot_metric({"FID": history}, "fid", axes[1], "FID (lower is better)")
-        plot_metric({"KID": history}, "kid", axes[2], "KID (lower is better)")
+        plot_metric({"FID": history}, "fid", axes[1], "FID (lower is better)", colors)
+        plot_metric({"KID": history}, "kid", axes[2], "KID (lower is better)", colors)
 
     return _figure_png(draw, 3)
 
@@ -691,7 +696,7 @@ class TrainingDashboard(_Panel):
             self._say("Not trained yet with these settings: press Start.")
             return False
         self.history = run.history
-        self.curves.value = curves_png(self.history)
+        self.curves.value = curves_png(self.history, config.strategy)
         grids = run.sample_grids()
         if grids:
             self.samples.value = _enlarged_png(grids[-1].read_bytes(), 280)
@@ -740,7 +745,7 @@ class TrainingDashboard(_Panel):
 
     def _train(self, config: TrainConfig) -> None:
         try:
-            result = train_in_folder(config, self.run_dir, callbacks=[self._on_record],
+            result = train_in_folder(config, self.run_dir, callbacks=[lambda record: self._on_record(record, config)],
                            should_stop=lambda: self._stop_requested, progress=False)
         except Exception as error:  # this thread has nobody else to tell: show it in the dashboard
             self._say(f"{type(error).__name__}: {error}", error=True)
@@ -748,17 +753,17 @@ class TrainingDashboard(_Panel):
             return
         self.history = list(result.history)
         self.samples.value = grid_png(result.samples, scale=self.sample_scale)
-        self.curves.value = curves_png(self.history)
+        self.curves.value = curves_png(self.history, config.strategy)
         if self.history:
             self.progress.value = int(self.history[-1]["step"])
         self._say(run_summary(self.history[-1] if self.history else None, config.steps, result.status))
         self._status = result.status
 
-    def _on_record(self, record: Record) -> None:
+    def _on_record(self, record: Record, config: TrainConfig) -> None:
         self.history = [*self.history, record.row]
         self.progress.value = record.step
         self.samples.value = grid_png(record.samples, scale=self.sample_scale)
-        self.curves.value = curves_png(self.history)
+        self.curves.value = curves_png(self.history, config.strategy)
         self._say(run_summary(record.row, record.total_steps, "running"))
 
     def _on_policy(self, change: Any) -> None:
@@ -855,18 +860,33 @@ def comparison_table_html(chosen: Sequence[Run], statistic: str = "last3") -> st
     return f"<table style='border-collapse:collapse'>{caption}<tr>{head}</tr>{body}</table>"
 
 
-def comparison_curves_png(histories: Mapping[str, Sequence[Mapping[str, float]]], metric: str) -> bytes:
-    """``metric`` over training, a line per run (``histories``: label -> history rows), as PNG."""
+def comparison_curves_png(histories: Mapping[str, Sequence[Mapping[str, float]]], metric: str,
+                          strategies: Sequence[str] | None = None) -> bytes:
+    """``metric`` over training, a line per run (``histories``: label -> history rows), as PNG.
+
+    ``strategies``: each run's strategy (of train.STRATEGIES), in the order of ``histories``: runs of
+    different strategies are drawn in their strategy's colour, runs that share one in a shared palette
+    (:func:`plots.colours_for`; default: the labels, when they are strategy names). FID and KID
+    (:data:`CLIPPED_METRICS`) get a y axis sized to what the runs reach after their first quarter of
+    training (:func:`plots.late_top`): the first evaluations, in the thousands, run off the top and the
+    picture says how high they went, so one early outlier does not flatten every other curve.
+    """
     check_choice("metric", metric, COMPARISON_METRICS)
     check_kind("histories", histories, Mapping, "a dict of label -> a run's metrics rows")
     rows_by_label = {}
     for label, history in histories.items():
         rows_by_label[_check_text("histories' labels", label)] = _check_history(f"histories[{label!r}]", history,
                                                                                 ("step", metric))
+    if strategies is not None:
+        strategies = _check_list("strategies", strategies, str, "a list of one strategy name per run "
+                                 f"({len(histories)} in all)", len(histories), len(histories))
+        for strategy in strategies:
+            check_choice("strategy in strategies", strategy, STRATEGIES)
+    colors = colours_for(strategies if strategies is not None else rows_by_label)
 
     def draw(axes: Any) -> None:
         if rows_by_label:
-            plot_metric(rows_by_label, metric, axes[0])
+            plot_metric(rows_by_label, metric, axes[0], colors=colors, clip_early=metric in CLIPPED_METRICS)
             axes[0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
         else:
             axes[0].text(0.5, 0.5, "no runs chosen", ha="center", va="center", transform=axes[0].transAxes)
@@ -947,8 +967,11 @@ class RunComparison(_Panel):
                                 "dashboard); press Refresh to list them again.</i>")
         else:
             self.table.value = comparison_table_html(chosen, self.statistic.value)
-        self.curves.value = comparison_curves_png({run_description(run.config): run.history for run in chosen},
-                                                  self.metric.value)
+        descriptions = [run_description(run.config) for run in chosen]
+        labels = [f"{text} [{run.path.name}]" if descriptions.count(text) > 1 else text
+                  for text, run in zip(descriptions, chosen)]
+        self.curves.value = comparison_curves_png({label: run.history for label, run in zip(labels, chosen)},
+                                                  self.metric.value, [run.config.strategy for run in chosen])
         self.grids.children = [self._grid(run) for run in chosen]
 
     def _grid(self, run: Run) -> widgets.Widget:
@@ -972,7 +995,10 @@ def run_comparison(runs: Sequence[Run] | None = None, selected: Sequence[Run] | 
     first; Refresh lists again). ``selected``: the runs chosen at first (default: the four newest
     offered). Runs are named in words (strategy, data amount, policy, strengths, seed); the table
     says which statistic it shows: the mean of the last three evaluations (as the lessons' tables)
-    or the final value.
+    or the final value. A run's curve is in its strategy's colour (runs of one strategy share a
+    palette), and the FID/KID axis is sized to what the chosen runs reach after their first quarter of
+    training, so a run whose early FID ran into the thousands does not flatten the others
+    (:func:`comparison_curves_png`).
     """
     return RunComparison(runs, selected)
 

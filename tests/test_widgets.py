@@ -8,9 +8,10 @@ import time
 import pytest
 import torch
 
-from diffaug_lessons import widgets
+from diffaug_lessons import __version__, widgets
 from diffaug_lessons.augment import Strengths
-from diffaug_lessons.runs import cached_train, runs_dir
+from diffaug_lessons.plots import OTHER_COLOURS, STRATEGY_COLOURS
+from diffaug_lessons.runs import Run, cached_train, run_name, runs_dir
 from diffaug_lessons.widgets import (
     comparison_table_html,
     dashboard_config,
@@ -33,6 +34,34 @@ from diffaug_lessons.widgets import (
 )
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def _saved_run(folder, config, fids):
+    """A stopped run written by hand (no training): ``fids`` at steps 100, 200, ... as its history."""
+    folder = folder / run_name(config)
+    folder.mkdir(parents=True)
+    rows = [{"step": 100 * (i + 1), "fid": fid, "kid": fid / 1000, "d_gap": 0.1, "d_train": 0.6, "d_heldout": 0.5,
+             "d_fake": 0.4} for i, fid in enumerate(fids)]
+    (folder / "config.json").write_text(json.dumps(config.to_dict()))
+    (folder / "meta.json").write_text(json.dumps({"status": "stopped", "version": __version__, "key": config.key()}))
+    (folder / "history.json").write_text(json.dumps(rows))
+    return Run(folder).check(config)
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """What the widgets' curves show: for each call of plot_metric, its line colours and y axis."""
+    calls = []
+    draw = widgets.plot_metric
+
+    def spy(runs, key, ax, *args, **kwargs):
+        result = draw(runs, key, ax, *args, **kwargs)
+        calls.append({"key": key, "colours": [line.get_color() for line in ax.lines], "ylim": ax.get_ylim(),
+                      "notes": [text.get_text() for text in ax.texts]})
+        return result
+
+    monkeypatch.setattr(widgets, "plot_metric", spy)
+    return calls
 
 
 def _wait_until(condition, timeout=60.0):
@@ -330,6 +359,43 @@ def test_comparison_lists_saved_runs_with_their_final_numbers(tiny_config):
     comparison.refresh_button.click()
     assert "baseline (no T), 64 images, seed 6 (complete)" in [label for label, _ in comparison.selector.options]
     assert len(comparison.chosen()) == 2  # the chosen runs stay chosen
+
+
+def test_comparison_curves_take_each_runs_strategy_colour_and_a_late_sized_fid_axis(tiny_config, tmp_path, drawn):
+    outlier = _saved_run(tmp_path, tiny_config(strategy="none", steps=400), [4800.0, 300.0, 60.0, 55.0])
+    steady = _saved_run(tmp_path, tiny_config(strategy="diffaugment", steps=400), [400.0, 90.0, 80.0, 70.0])
+    comparison = run_comparison(runs=[outlier, steady], selected=[outlier, steady])
+    fid = drawn[-1]
+    assert fid["key"] == "fid" and fid["colours"] == [STRATEGY_COLOURS["none"], STRATEGY_COLOURS["diffaugment"]]
+    # sized to what the runs reach after their first quarter (300 at step 200), not to the early 4800
+    assert fid["ylim"] == pytest.approx((0.0, 300.0 * 1.15))
+    assert any("4800" in note for note in fid["notes"])  # the picture says the early values run off the top
+    comparison.metric.value = "d_gap"
+    assert drawn[-1]["key"] == "d_gap" and not drawn[-1]["notes"]  # D's outputs keep their whole range
+    # two runs of one strategy (here two data amounts): the shared palette, not one colour for both
+    other = _saved_run(tmp_path, tiny_config(strategy="none", steps=400, n_train=32), [900.0, 80.0, 70.0, 60.0])
+    run_comparison(runs=[outlier, other], selected=[outlier, other])
+    assert drawn[-1]["colours"] == list(OTHER_COLOURS[:2])
+
+
+def test_comparison_curves_refuse_strategies_that_do_not_fit_the_runs():
+    rows = [{"step": 4, "fid": 50.0}]
+    assert widgets.comparison_curves_png({"a": rows}, "fid", ["d_only"]).startswith(b"\x89PNG")
+    with pytest.raises(ValueError, match=r"strategies must be a list of one strategy name per run \(1 in all\)"):
+        widgets.comparison_curves_png({"a": rows}, "fid", ["none", "d_only"])
+    with pytest.raises(ValueError, match="unknown strategy in strategies 'diffaug'; choose from none"):
+        widgets.comparison_curves_png({"a": rows}, "fid", ["diffaug"])
+
+
+def test_dashboard_curves_are_drawn_in_the_runs_strategy_colour(tiny_config, tmp_path, drawn, monkeypatch):
+    saved = _saved_run(tmp_path, tiny_config(strategy="reals_only", policy="translation"), [300.0, 90.0, 80.0])
+    widgets.curves_png(saved.history, "d_only")
+    assert [call["colours"] for call in drawn[-2:]] == [[STRATEGY_COLOURS["d_only"]]] * 2  # FID and KID
+    with pytest.raises(ValueError, match="unknown strategy 'DiffAugment'"):
+        widgets.curves_png(saved.history, "DiffAugment")
+    monkeypatch.setattr(widgets, "finished_run", lambda config: saved)  # the cache holds the run of the settings
+    training_dashboard(tiny_config(strategy="reals_only", policy="translation"))
+    assert [call["colours"] for call in drawn[-2:]] == [[STRATEGY_COLOURS["reals_only"]]] * 2
 
 
 def test_comparison_table_and_an_empty_choice(tiny_config):
