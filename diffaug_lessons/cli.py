@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     recipe_parser = commands.add_parser(
         "recipe", help="the recipe study: candidates on selection seeds, the rule's choice, fresh confirmation seeds"
     )
-    recipe_parser.add_argument("--dataset", required=True, help="digits or faces")
+    recipe_parser.add_argument("--dataset", required=True, help="digits, faces or conditional-digits")
     recipe_parser.add_argument("--preset", choices=PRESETS, default="cpu", help="default cpu (the committed study's)")
     recipe_parser.add_argument("--out", type=Path, help="default: the package's reference/recipe-<dataset>.json")
     recipe_parser.add_argument("--cached-only", action="store_true",

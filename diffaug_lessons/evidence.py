@@ -63,9 +63,13 @@ LABELS = {
 
 
 def metric_scale(key: str, config: TrainConfig | None = None) -> tuple[float, str]:
-    """(scale, label) to show ``key`` of runs of ``config`` with (KID x10^3 except on raw classifier features)."""
+    """(scale, label) to show ``key`` of runs of ``config`` with (KID x10^3 except on raw classifier features);
+    ``best_<key>``: the scale of ``key``, labelled "best ..."."""
     from .metrics import EMBEDDED_DATASETS
 
+    if key.startswith(BEST):
+        scale, label = metric_scale(key[len(BEST):], config)
+        return scale, f"best {label}"
     if key == "kid" and config is not None and config.dataset in EMBEDDED_DATASETS:
         return RAW_KID
     return SCALES.get(key, (1.0, LABELS.get(key, key)))
@@ -193,8 +197,15 @@ def build_reference(
     return Path(path)
 
 
+BEST = "best_"  # "best_fid": the lowest FID of any evaluation (what a best-FID checkpoint keeps)
+
+
 def summary_value(history: Sequence[Mapping[str, float]], key: str, last: int = SUMMARY_LAST) -> float:
-    """The mean of ``key`` over a run's last ``last`` evaluations."""
+    """A run's number for ``key``: the mean over its last ``last`` evaluations; for ``best_<key>`` (e.g.
+    ``best_fid``) the lowest value of any evaluation, as the official BigGAN code keeps its best-FID
+    checkpoint."""
+    if key.startswith(BEST):
+        return min(float(row[key[len(BEST):]]) for row in history)
     rows = list(history)[-last:]
     return sum(float(row[key]) for row in rows) / len(rows)
 
@@ -279,7 +290,7 @@ class Evidence:
         return sorted(common)
 
     def value(self, name: str, seed: int, key: str = "fid") -> float:
-        """One run's number: ``key`` averaged over its last three evaluations."""
+        """One run's number: ``key`` averaged over its last three evaluations (``best_fid``: its lowest FID)."""
         return summary_value(self.histories[name][seed], key)
 
     def measure(self, name: str, seed: int, key: str) -> float:
@@ -311,7 +322,7 @@ class Evidence:
         """'mean ± sd' over the seeds (KID scaled as :func:`metric_scale` says)."""
         scale = self.scale(key)[0]
         values = [v * scale for v in self.values(name, key)]
-        digits = (1 if key in SCALES else 2) if digits is None else digits
+        digits = (1 if key.removeprefix(BEST) in SCALES else 2) if digits is None else digits
         mean, sd = mean_sd(values)
         return f"{mean:.{digits}f}" if len(values) == 1 else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
@@ -341,8 +352,8 @@ class Evidence:
             mine = [s for s in seeds if self.sources[name][s] == YOURS]
             where = f"{len(seeds)}" + (f" (yours: {', '.join(map(str, mine))})" if mine and len(mine) < len(seeds) else "")
             rows.append([labels.get(name, name), *(self.spread(name, key) for key in keys), where])
-        note = (f"Each number: the mean of a run's last {SUMMARY_LAST} evaluations, then mean ± standard deviation "
-                "over the seeds.")
+        note = (f"Each number: the mean of a run's last {SUMMARY_LAST} evaluations (a 'best' column: its lowest value "
+                "of any evaluation), then mean ± standard deviation over the seeds.")
         return Table(header, rows, note)
 
     def band_line(self, name: str, key: str = "fid") -> str:

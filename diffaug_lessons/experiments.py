@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .metrics import FidKid, feature_network, nearest_neighbours
+from .recipe import lesson_fields
 from .train import STRATEGIES, TrainConfig, lesson_config, load_split
 
 Tensor = torch.Tensor
@@ -208,24 +209,34 @@ SWEEP_STRATEGIES = ("reals_only", "d_only", "diffaugment")
 
 
 def strength_config(base: TrainConfig, strategy: str, strength: float) -> TrainConfig:
-    """``base`` with T at ``strength`` times the official strengths, all three scaled together.
+    """``base`` with its T at ``strength`` times ``base``'s own strengths, all of its ops scaled together.
 
-    Strength s: shifts up to s/8 of the side, cutout squares of side s/2, colour ranges times s
-    (:class:`~diffaug_lessons.augment.Strengths`). s = 1 is the official policy (the very config of
-    the lessons' other runs, so they share the cache); s = 0 is no T at all, which is the baseline
-    for every strategy; s = 2 doubles everything (cutout squares as large as the image).
+    Strength s: shifts, cutout squares and colour ranges s times those of ``base`` (the lessons' recipe,
+    :func:`diffaug_lessons.recipe.lesson_fields`); a field whose op the policy does not use stays as it
+    is, so the run is the very run of any config with the same T. s = 1 is ``base`` itself (the lessons'
+    other runs: they share the cache); s = 0 is no T at all, which is the baseline for every strategy;
+    s = 2 doubles everything (within each field's range: a shift of at most the whole side, a cutout
+    square at most the image, colour ranges at most twice the official ones).
     """
-    from .augment import Strengths
+    from .augment import COLOR_OPS, parse_policy
 
     if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 2:
         raise ValueError(f"strength must be a number in [0, 2]; got {strength!r}")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
     if strength == 0 or strategy == "none":
-        return base.replace(strategy="none")
-    official = Strengths()
-    return base.replace(strategy=strategy, translation_ratio=official.translation_ratio * strength,
-                        cutout_ratio=official.cutout_ratio * strength, color_strength=official.color_strength * strength)
+        return base.without_t()
+    if strength == 1:
+        return base.replace(strategy=strategy)
+    ops = set(parse_policy(base.policy))
+    scaled = {}
+    if "translation" in ops:
+        scaled["translation_ratio"] = min(1.0, base.translation_ratio * strength)
+    if "cutout" in ops:
+        scaled["cutout_ratio"] = min(1.0, base.cutout_ratio * strength)
+    if ops & set(COLOR_OPS):
+        scaled["color_strength"] = min(2.0, base.color_strength * strength)
+    return base.replace(strategy=strategy, **scaled)
 
 
 def strength_sweep(
@@ -245,7 +256,7 @@ def strength_sweep(
     from .runs import seed_list, train_many
 
     chosen = seed_list(seeds)
-    base = lesson_config(preset, **{"n_train": 100, "policy": "color,translation,cutout", **overrides})
+    base = lesson_config(preset, **{"n_train": 100, **lesson_fields("digits"), **overrides})
     wanted = {(strategy, float(strength), seed): strength_config(base, strategy, strength).replace(seed=seed)
               for strategy in strategies for strength in strengths for seed in chosen}
     unique: dict[str, TrainConfig] = {}

@@ -28,12 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, settings
 from .errors import check_choice
-from .faces_100shot import faces_config
 from .numerics import NUMERICS_VERSION
 from .reference import Reference
-from .train import TrainConfig, lesson_config
+from .train import TrainConfig, default_device_preset, lesson_config
 
 SELECTION_SEEDS = (0, 1, 2, 3, 4)
 CONFIRMATION_SEEDS = (5, 6, 7, 8, 9)
@@ -74,7 +73,7 @@ class Study:
         """{"baseline": ..., "DiffAugment": ...} of candidate ``name`` at ``seed``."""
         candidate = self.candidate(name)
         base = self.base(preset).replace(seed=seed, **candidate.training)
-        return {"baseline": base.replace(strategy="none"),
+        return {"baseline": base.without_t(),
                 "DiffAugment": base.replace(strategy="diffaugment", **candidate.t)}
 
 
@@ -82,8 +81,29 @@ def _digits_base(preset: str | None) -> TrainConfig:
     return lesson_config(preset, n_train=100)
 
 
+# The 100 faces (lesson 08): every face trains, x-flipped as in the paper. The small DCGAN learns the
+# low-contrast faces far too slowly at the digits' lr of 2e-4 (after 1,000 steps still one grey texture);
+# at 1e-3 faces appear within 400 steps. EMA over ~100 steps, not 1,000: the runs are short.
+FACES_RECIPE = dict(lr_g=1e-3, lr_d=1e-3, ema_decay=0.99)
+# 16x16, 800 steps: about 2 minutes per run on one core (the study's candidates train longer).
+FACES_CPU_SIZES = dict(steps=800, eval_every=100, n_eval_samples=500)
+
+
 def _faces_base(preset: str | None) -> TrainConfig:
-    return faces_config("baseline (no T)", preset=preset)
+    preset = preset or ("quick" if settings.quick_mode() else default_device_preset())
+    sizes = FACES_CPU_SIZES if preset == "cpu" else {}
+    return lesson_config(preset, dataset="faces", n_train=None, flip_reals=True, policy="color,translation,cutout",
+                         strategy="none", **FACES_RECIPE, **sizes)
+
+
+def _conditional_base(preset: str | None) -> TrainConfig:
+    """Lesson 07's CPU miniature of the paper's CIFAR setting: a class-conditional BigGAN pair (32 channels,
+    spectral norm, hinge loss, betas (0, 0.999), 2 D steps per G step, EMA from step 100) on 100 digits,
+    a quarter of the preset's steps (each costs about three DCGAN steps)."""
+    small = lesson_config(preset)
+    return small.replace(architecture="biggan", loss="hinge", spectral_norm=True, g_width=32, d_width=32, d_steps=2,
+                         betas=(0.0, 0.999), steps=small.steps // 4, ema_decay=0.99, ema_start=min(100, small.steps // 8),
+                         n_train=100, strategy="none")
 
 
 # Half the official strengths: shifts up to 1/16 of the side, cutout squares of side 1/4, colour ranges x 0.5.
@@ -111,8 +131,6 @@ STUDIES: dict[str, Study] = {
         Candidate("2500 steps, translation,cutout", "800 passes, so the baseline's D has time to overfit (the paper's "
                   "premise); no colour op, which darkens and flattens the greyscale faces",
                   training=dict(steps=2500, eval_every=250), t=dict(policy="translation,cutout")),
-        Candidate("2500 steps, color,translation,cutout at half strength", "800 passes; all three ops, gentler",
-                  training=dict(steps=2500, eval_every=250), t=dict(policy="color,translation,cutout", **HALF)),
         Candidate("2500 steps, D width 64, translation,cutout", "a D of four times the parameters memorises 100 "
                   "faces sooner: the setting in which augmentation should matter most",
                   training=dict(steps=2500, eval_every=250, d_width=64), t=dict(policy="translation,cutout")),
@@ -120,10 +138,34 @@ STUDIES: dict[str, Study] = {
                   "ops, gentler", training=dict(steps=2500, eval_every=250, d_width=64),
                   t=dict(policy="color,translation,cutout", **HALF)),
     )),
+    "conditional-digits": Study("digits", _conditional_base, (
+        Candidate("translation,cutout", "the paper's policy for BigGAN on CIFAR, which this miniature copies "
+                  "(lesson 07's setting so far)", t=dict(policy="translation,cutout")),
+        Candidate("translation,cutout at half strength", "a 1-pixel shift and a quarter-side square: a 16-pixel "
+                  "digit keeps its class", t=dict(policy="translation,cutout", translation_ratio=0.0625,
+                                                  cutout_ratio=0.25)),
+        Candidate("translation", "the gentlest T that still regularises D (the paper's ImageNet policy)",
+                  t=dict(policy="translation")),
+    )),
 }
 
 # What the lessons train: the study's choice (tests/test_recipe.py checks it against the committed study).
-CHOSEN: dict[str, str | None] = {"digits": None, "faces": None}
+# None: no study committed yet, the lessons train the first candidate (the paper's policy).
+CHOSEN: dict[str, str | None] = {"digits": "translation,cutout", "faces": None, "conditional-digits": None}
+
+
+def chosen(dataset: str) -> Candidate:
+    """The candidate the lessons train on ``dataset``: the study's choice (:data:`CHOSEN`)."""
+    check_choice("dataset", dataset, STUDIES)
+    study = STUDIES[dataset]
+    return study.candidate(CHOSEN[dataset]) if CHOSEN[dataset] else study.candidates[0]
+
+
+def lesson_fields(dataset: str, t: bool = True) -> dict[str, Any]:
+    """The TrainConfig fields of the chosen recipe on ``dataset``: its training settings, and with ``t``
+    the fields of T (what a DiffAugment run of the lessons gets)."""
+    candidate = chosen(dataset)
+    return {**candidate.training, **(candidate.t if t else {})}
 
 
 # ---------------------------------------------------------------------------
@@ -180,7 +222,7 @@ def novelty(run: Any, n: int = 500) -> float:
 
 
 def _histories(configs: Mapping[Any, TrainConfig], reference: Reference, train: bool,
-               progress: bool) -> dict[Any, tuple[list[dict[str, float]], str, float | None]]:
+               progress: bool, workers: int | None = None) -> dict[Any, tuple[list[dict[str, float]], str, float | None]]:
     """(history, source, novelty) of each config: from the run cache, else from the shipped reference
     (no novelty: it keeps no weights), else trained."""
     from .runs import finished_run, train_many
@@ -199,7 +241,7 @@ def _histories(configs: Mapping[Any, TrainConfig], reference: Reference, train: 
         if not train:
             raise RuntimeError(f"{len(missing)} runs of the study are neither in the cache nor in the reference; "
                                "train them: leave out --cached-only")
-        runs = train_many(missing, progress=progress)
+        runs = train_many(missing, progress=progress, workers=workers)
         for key, config in configs.items():
             if key not in found:
                 found[key] = (runs[config.key()].history, "trained", novelty(runs[config.key()]))
@@ -207,10 +249,10 @@ def _histories(configs: Mapping[Any, TrainConfig], reference: Reference, train: 
 
 
 def _rows(study: Study, names: Sequence[str], seeds: Sequence[int], preset: str | None, reference: Reference,
-          train: bool, progress: bool) -> list[dict[str, Any]]:
+          train: bool, progress: bool, workers: int | None = None) -> list[dict[str, Any]]:
     configs = {(name, seed, label): config for name in names for seed in seeds
                for label, config in study.configs(name, preset, seed).items()}
-    histories = _histories(configs, reference, train, progress)
+    histories = _histories(configs, reference, train, progress, workers)
     rows = []
     for name in names:
         for seed in seeds:
@@ -235,21 +277,21 @@ def ratios_by_candidate(rows: Sequence[Mapping[str, Any]], key: str = "ratio") -
 
 def run_study(dataset: str, preset: str | None = "cpu", selection_seeds: Sequence[int] = SELECTION_SEEDS,
               confirmation_seeds: Sequence[int] = CONFIRMATION_SEEDS, out: str | Path | None = None,
-              reference: Reference | None = None, train: bool = True, progress: bool = True) -> dict[str, Any]:
+              reference: Reference | None = None, train: bool = True, progress: bool = True,
+              workers: int | None = None) -> dict[str, Any]:
     """Selection, the rule's choice, then confirmation; writes and returns the study's results.
 
-    The confirmation seeds are trained only after the choice is made from the selection seeds.
+    The confirmation seeds are trained only after the choice is made from the selection seeds, and the
+    file is written with the choice (``"confirmation": null``) before they train.
     ``out``: the JSON file (default ``reference/recipe-<dataset>.json`` beside the package's reference).
+    ``workers``: runs trained side by side (:func:`~diffaug_lessons.runs.train_many`; default one per core).
     """
-    from .atomic import atomic_write_bytes
-
     check_choice("dataset", dataset, STUDIES)
     study = STUDIES[dataset]
     reference = reference if reference is not None else Reference.load_default()
     names = [candidate.name for candidate in study.candidates]
-    selection = _rows(study, names, selection_seeds, preset, reference, train, progress)
+    selection = _rows(study, names, selection_seeds, preset, reference, train, progress, workers)
     chosen = choose(ratios_by_candidate(selection))
-    confirmation = _rows(study, [chosen], confirmation_seeds, preset, reference, train, progress)
     command = f"python -m diffaug_lessons recipe --dataset {dataset}" + (f" --preset {preset}" if preset else "")
     results = {
         "command": command, "package_version": __version__, "numerics_version": NUMERICS_VERSION,
@@ -258,16 +300,45 @@ def run_study(dataset: str, preset: str | None = "cpu", selection_seeds: Sequenc
         "confirmation_seeds": list(confirmation_seeds),
         "candidates": [{"name": c.name, "reason": c.reason, "training": dict(c.training), "t": dict(c.t)}
                        for c in study.candidates],
-        "selection": selection, "chosen": chosen, "confirmation": confirmation,
+        "selection": selection, "chosen": chosen, "confirmation": None,
     }
     path = Path(out) if out is not None else STUDY_DIR / f"recipe-{dataset}.json"
-    atomic_write_bytes((json.dumps(results, indent=1, sort_keys=True) + "\n").encode(), path).chmod(0o644)
+    _write(results, path)  # the choice is on record before a confirmation seed trains
+    results["confirmation"] = _rows(study, [chosen], confirmation_seeds, preset, reference, train, progress, workers)
+    _write(results, path)
     return results
+
+
+def _write(results: Mapping[str, Any], path: Path) -> None:
+    from .atomic import atomic_write_bytes
+
+    atomic_write_bytes((json.dumps(results, indent=1, sort_keys=True) + "\n").encode(), path).chmod(0o644)
 
 
 RULE = ("lowest worst-seed ratio of DiffAugment's FID to the baseline's (each FID the mean of a run's last "
         f"{LAST} evaluations) over the selection seeds; ratios within {TIE} of the lowest are tied, the lowest "
         "mean ratio breaks the tie")
+
+
+def summary_table(results: Mapping[str, Any]) -> str:
+    """The study as a markdown table: one row per candidate over the selection seeds (worst and mean ratio
+    of DiffAugment's FID to the baseline's, seeds below the baseline, mean FIDs), the chosen one marked,
+    then its row over the confirmation seeds."""
+    def row(name: str, rows: Sequence[Mapping[str, Any]], seeds: str) -> str:
+        ratios = [r["ratio"] for r in rows]
+        base = sum(r["baseline"]["last3_fid"] for r in rows) / len(rows)
+        diff = sum(r["DiffAugment"]["last3_fid"] for r in rows) / len(rows)
+        mark = " **(chosen)**" if name == results["chosen"] and seeds == "selection" else ""
+        return (f"| {name}{mark} | {seeds} | {max(ratios):.2f} | {sum(ratios) / len(ratios):.2f} | "
+                f"{sum(r < 1 for r in ratios)} of {len(ratios)} | {base:.1f} | {diff:.1f} |")
+
+    lines = ["| candidate | seeds | worst ratio | mean ratio | DiffAugment below the baseline | baseline FID | "
+             "DiffAugment FID |", "|---|---|---|---|---|---|---|"]
+    for name in ratios_by_candidate(results["selection"]):
+        lines.append(row(name, [r for r in results["selection"] if r["candidate"] == name], "selection"))
+    if results["confirmation"]:
+        lines.append(row(results["chosen"], results["confirmation"], "confirmation"))
+    return "\n".join(lines)
 
 
 def load_study(dataset: str, path: str | Path | None = None) -> dict[str, Any]:
@@ -302,6 +373,9 @@ def report(results: Mapping[str, Any]) -> str:
                      f"below the baseline in {sum(r < 1 for r in ratios)} of {len(ratios)} seeds")
     lines += ["", f"Rule: {results['rule']}.", f"Chosen: {results['chosen']}", ""]
     confirmation = results["confirmation"]
+    if not confirmation:
+        return "\n".join([*lines, "Confirmation seeds " + ", ".join(map(str, results["confirmation_seeds"]))
+                          + ": not trained yet (the choice above was written before they train)"])
     ratios = [row["ratio"] for row in confirmation]
     lines += ["Confirmation seeds " + ", ".join(map(str, results["confirmation_seeds"])) + ":", *table(confirmation),
               f"  worst ratio {max(ratios):.2f}, mean {sum(ratios) / len(ratios):.2f}, below the baseline in "

@@ -70,6 +70,9 @@ NUMBER_FIELDS = {
     "seed": (int, 0, 2**63 - 1, False, False),
 }
 
+# The fields that say what T does (and how ADA adapts it): a run without T ignores them.
+T_FIELDS = ("policy", "translation_ratio", "cutout_ratio", "color_strength", "p", "ada_target", "ada_kimg", "ada_interval")
+
 # Where T is applied: the whole difference between the paper's four strategies.
 #                     D step: reals   D step: fakes   G step: fakes (gradient through T)
 WHERE_T_IS_APPLIED = {
@@ -195,6 +198,12 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+    def without_t(self) -> TrainConfig:
+        """The baseline of this config: strategy "none" and every field of T at its default, so the
+        baselines of runs that differ only in T are one run (one cache key)."""
+        defaults = {field.name: field.default for field in dataclasses.fields(self) if field.name in T_FIELDS}
+        return dataclasses.replace(self, strategy="none", **defaults)
 
 
 # ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from diffaug_lessons.evidence import (
     summary_value,
 )
 from diffaug_lessons.experiments import SWEEP_STRENGTHS, strength_config, strength_sweep
-from diffaug_lessons.lessons import LESSONS, lesson_configs, reference_seeds, shipped_seeds
+from diffaug_lessons.lessons import LESSONS, SHIPPED_SHORT, lesson_configs, reference_seeds, shipped_seeds
 from diffaug_lessons.numerics import NUMERICS_VERSION
 from diffaug_lessons.runs import seed_list, train_seeds
 from diffaug_lessons.train import TrainConfig, lesson_config
@@ -159,17 +159,21 @@ def test_claims_count_the_seeds_where_they_hold():
 
 
 def test_the_shipped_reference_covers_every_lesson_at_its_seeds():
-    """The committed notebooks draw their bands from this file: every run of every lesson, every seed."""
+    """The committed notebooks draw their bands from this file: every run of every lesson, every seed, except
+    the runs SHIPPED_SHORT names, which hold exactly the seeds it says (so the list cannot go stale)."""
     reference = Reference.load()
     assert reference.path == REFERENCE_FILE and reference.data["numerics_version"] == NUMERICS_VERSION
     assert reference.command.startswith("python -m diffaug_lessons reference --preset cpu")
     for lesson in LESSONS:
         for name, config in lesson_configs(lesson, "cpu").items():
             count = shipped_seeds(lesson, name)
-            assert 1 <= count <= reference_seeds(lesson)
-            assert reference.seeds(config)[:count] == list(range(count)), (
-                f"lesson {lesson}: {name} lacks seeds in the reference; run `{reference.command}`")
-            assert reference.measures(config), f"lesson {lesson}: {name} has no sample measures"
+            assert 0 <= count <= reference_seeds(lesson)
+            held = [seed for seed in reference.seeds(config) if seed < reference_seeds(lesson)]
+            assert held == list(range(count)), (
+                f"lesson {lesson}: {name} holds seeds {held}, expected 0..{count - 1}; run `{reference.command}`")
+            if count:
+                assert reference.measures(config), f"lesson {lesson}: {name} has no sample measures"
+    assert set(SHIPPED_SHORT) <= {(lesson, name) for lesson in LESSONS for name in lesson_configs(lesson, "cpu")}
     assert REFERENCE_FILE.stat().st_size < 1_000_000
 
 
@@ -194,12 +198,29 @@ def test_strength_sweep_scales_every_transform_together():
         strength_config(base, "both", 1.0)
 
 
+def test_strength_one_is_the_recipe_and_the_sweep_scales_the_recipes_own_strengths():
+    """s = 1 is whatever T the lessons train (the recipe study's choice), not the official strengths."""
+    half = lesson_config("cpu", n_train=100, policy="translation,cutout", translation_ratio=0.0625, cutout_ratio=0.25)
+    assert strength_config(half, "diffaugment", 1.0) == half.replace(strategy="diffaugment")
+    double = strength_config(half, "d_only", 2.0)
+    assert (double.policy, double.translation_ratio, double.cutout_ratio) == ("translation,cutout", 0.125, 0.5)
+    assert double.color_strength == 1.0  # no colour op in this T: the field stays, the run is the same run
+    full = lesson_config("cpu", n_train=100, policy="translation,cutout", strategy="diffaugment")
+    assert strength_config(full, "diffaugment", 0.5).key() == half.replace(strategy="diffaugment").key()
+    baseline = strength_config(half, "diffaugment", 0.0)
+    assert baseline == half.without_t() and baseline.key() == lesson_config("cpu", n_train=100, strategy="none").key()
+    big = lesson_config("cpu", n_train=100, translation_ratio=0.75, cutout_ratio=0.75, color_strength=1.5)
+    capped = strength_config(big, "diffaugment", 2.0)  # each field stays inside its valid range
+    assert (capped.translation_ratio, capped.cutout_ratio, capped.color_strength) == (1.0, 1.0, 2.0)
+
+
 def test_strength_sweep_trains_the_shared_baseline_once():
     runs = strength_sweep("quick", strengths=(0.0, 2.0), strategies=("d_only", "diffaugment"), seeds=1,
                           progress=False, steps=4, eval_every=2)
     assert set(runs) == {(s, k, 0) for s in ("d_only", "diffaugment") for k in (0.0, 2.0)}
     assert runs[("d_only", 0.0, 0)].path == runs[("diffaugment", 0.0, 0)].path
-    assert runs[("diffaugment", 2.0, 0)].config.color_strength == 2.0
+    doubled = runs[("diffaugment", 2.0, 0)].config  # the lessons' T (translation,cutout) at twice its strengths
+    assert (doubled.policy, doubled.translation_ratio, doubled.cutout_ratio) == ("translation,cutout", 0.25, 1.0)
 
 
 def test_train_seeds_gives_runs_in_seed_order_and_refuses_bad_seeds(tiny_config):
@@ -272,3 +293,19 @@ def test_a_cached_only_rebuild_keeps_the_entries_the_cache_lacks(quick_reference
     after = json.loads(out.read_text())
     assert after["runs"][lost.key()] == before["runs"][lost.key()]
     assert after["lessons"]["03"] == before["lessons"]["03"] and after["runs"].keys() == before["runs"].keys()
+
+
+def test_best_fid_is_the_lowest_evaluation_and_tables_say_which_number_they_use():
+    from diffaug_lessons.evidence import metric_scale
+
+    history = [{"fid": value, "kid": value / 100} for value in (90.0, 40.0, 70.0, 60.0, 50.0)]
+    assert summary_value(history, "fid") == pytest.approx(60.0)  # the last three
+    assert summary_value(history, "best_fid") == 40.0 and summary_value(history, "best_kid") == 0.4
+    config = TrainConfig(dataset="faces")
+    assert metric_scale("best_fid", config) == (1.0, "best FID")
+    assert metric_scale("best_kid", config) == (1000.0, "best KID × 10³")
+    evidence = Evidence({"a": config}, {"a": []}, {"a": {0: history, 1: [{**row, "fid": row["fid"] + 10} for row in history]}},
+                        {"a": dict.fromkeys(range(2), "reference")})
+    table = evidence.table(("fid", "best_fid"))
+    assert table.header[1:3] == ["FID", "best FID"] and table.rows[0][1:3] == ["65.0 ± 7.1", "45.0 ± 7.1"]
+    assert "lowest value of any evaluation" in table.note

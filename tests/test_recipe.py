@@ -76,14 +76,21 @@ def test_a_quick_study_selects_then_confirms_on_fresh_seeds_and_writes_its_table
     asked = []
     train_many = runs_module.train_many
 
+    out = tmp_path / "study.json"
+
     def recording(configs, **kwargs):
-        asked.append(sorted({config.seed for config in configs.values()}))
+        seeds = sorted({config.seed for config in configs.values()})
+        if seeds == [2]:  # the confirmation: the choice is already on file, without a confirmation
+            on_file = json.loads(out.read_text())
+            assert on_file["confirmation"] is None and on_file["chosen"] in ("translation", "cutout")
+            assert "not trained yet" in recipe.report(on_file)
+            assert "confirmation" not in recipe.summary_table(on_file).split("\n", 2)[2]
+        asked.append(seeds)
         return train_many(configs, **kwargs)
 
     monkeypatch.setattr(runs_module, "train_many", recording)
-    out = tmp_path / "study.json"
     results = run_study("digits", "quick", selection_seeds=(0, 1), confirmation_seeds=(2,), out=out,
-                        reference=Reference(), progress=False)
+                        reference=Reference(), progress=False, workers=1)
     assert asked == [[0, 1], [2]]  # the confirmation seed trains only after the choice
     assert json.loads(out.read_text()) == results
     assert [(row["candidate"], row["seed"]) for row in results["selection"]] == [
@@ -97,6 +104,9 @@ def test_a_quick_study_selects_then_confirms_on_fresh_seeds_and_writes_its_table
         history = runs_module.finished_run(config).history
         assert row["DiffAugment"]["last3_fid"] == pytest.approx(last_fid(history), rel=1e-3)
         assert row["ratio"] == pytest.approx(row["DiffAugment"]["last3_fid"] / row["baseline"]["last3_fid"], rel=1e-3)
+    table = recipe.summary_table(results).splitlines()
+    assert len(table) == 2 + 2 + 1 and "**(chosen)**" in next(line for line in table if results["chosen"] in line)
+    assert table[-1].startswith(f"| {results['chosen']} | confirmation |")
     text = recipe.report(results)
     assert "Chosen: " + results["chosen"] in text and "Rule: lowest worst-seed ratio" in text
     assert all(0 < row[label]["novelty"] < 10 for row in results["selection"] for label in ("baseline", "DiffAugment"))
@@ -116,3 +126,54 @@ def test_a_study_with_nothing_cached_and_no_training_says_so(small_study, tmp_pa
 def test_the_cli_refuses_an_unknown_dataset(capsys):
     assert cli.main(["recipe", "--dataset", "cats"]) == 2
     assert "'cats'" in capsys.readouterr().err
+
+
+def test_the_lessons_train_the_chosen_recipe_and_its_baseline_without_t(monkeypatch):
+    from diffaug_lessons.faces_100shot import faces_config
+    from diffaug_lessons.lessons import lesson_configs
+
+    for dataset in STUDIES:
+        monkeypatch.setitem(recipe.CHOSEN, dataset, None)
+        assert recipe.chosen(dataset) == STUDIES[dataset].candidates[0]  # no study yet: the paper's policy
+        last = STUDIES[dataset].candidates[-1]
+        monkeypatch.setitem(recipe.CHOSEN, dataset, last.name)
+        assert recipe.chosen(dataset) == last
+        assert recipe.lesson_fields(dataset) == {**last.training, **last.t}
+        assert recipe.lesson_fields(dataset, t=False) == dict(last.training)
+    digits = STUDIES["digits"].configs(recipe.CHOSEN["digits"], "cpu")
+    for lesson, diffaugment, baseline in (("03", "DiffAugment", "baseline"), ("04", "diffaugment", "none"),
+                                          ("06", "DiffAugment, p = 1", "baseline (no T)")):
+        configs = lesson_configs(lesson, "cpu")
+        assert configs[diffaugment] == digits["DiffAugment"], lesson
+        assert configs[baseline] == digits["baseline"], lesson
+    assert lesson_configs("04-sweep", "cpu")["DiffAugment x1"] == digits["DiffAugment"]
+    faces = STUDIES["faces"].configs(recipe.CHOSEN["faces"], "cpu", seed=2)
+    assert faces_config("DiffAugment", 2, "cpu") == faces["DiffAugment"]
+    assert faces_config("baseline (no T)", 2, "cpu") == faces["baseline"]
+    with pytest.raises(ValueError, match="'cats'"):
+        recipe.chosen("cats")
+
+
+def test_lesson_05_holds_every_candidate_of_the_digits_study():
+    from diffaug_lessons.lessons import lesson_configs
+
+    configs = lesson_configs("05", "cpu")
+    for candidate in STUDIES["digits"].candidates:
+        assert configs[candidate.name] == STUDIES["digits"].configs(candidate.name, "cpu")["DiffAugment"]
+    assert configs["baseline (no T)"] == STUDIES["digits"].configs(candidate.name, "cpu")["baseline"]
+
+
+@pytest.mark.parametrize("dataset", list(STUDIES))
+def test_the_committed_study_chose_what_the_lessons_train(dataset):
+    """Once a study is committed, CHOSEN names its choice: the lessons' settings are the study's."""
+    path = recipe.STUDY_DIR / f"recipe-{dataset}.json"
+    if not path.exists():
+        assert recipe.CHOSEN[dataset] is None, f"CHOSEN names a recipe for {dataset} but no study is committed"
+        return
+    results = recipe.load_study(dataset)
+    assert recipe.CHOSEN[dataset] == results["chosen"]
+    assert results["chosen"] == choose(recipe.ratios_by_candidate(results["selection"]), results["tie"])
+    assert [c.name for c in STUDIES[dataset].candidates] == [c["name"] for c in results["candidates"]]
+    for candidate, stored in zip(STUDIES[dataset].candidates, results["candidates"]):
+        assert (dict(candidate.training), dict(candidate.t)) == (stored["training"], stored["t"])
+    assert {row["seed"] for row in results["confirmation"]}.isdisjoint(row["seed"] for row in results["selection"])

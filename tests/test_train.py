@@ -1,5 +1,6 @@
 """The training loop: where T is applied, reproducibility, resume, divergence, errors."""
 
+import dataclasses
 import math
 
 import pytest
@@ -233,3 +234,14 @@ def test_image_gradient_follows_the_strategys_g_step(tiny_config):
     for strategy in ("d_only", "none", "reals_only"):  # no T in their G step
         experiment.config.strategy = strategy
         assert experiment.image_gradient(fakes, halve) == pytest.approx(weight_norm, rel=1e-5)
+
+
+def test_without_t_resets_every_field_of_t_and_keeps_the_rest():
+    from diffaug_lessons.train import T_FIELDS
+
+    config = TrainConfig(strategy="diffaugment", policy="translation", translation_ratio=0.25, cutout_ratio=0.1,
+                         color_strength=0.5, p=0.3, ada_target=0.6, ada_kimg=5.0, ada_interval=8, steps=77, seed=3)
+    baseline = config.without_t()
+    assert baseline.strategy == "none" and (baseline.steps, baseline.seed) == (77, 3)
+    assert baseline == TrainConfig(strategy="none", steps=77, seed=3)
+    assert set(T_FIELDS) <= {field.name for field in dataclasses.fields(TrainConfig)}
