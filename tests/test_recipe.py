@@ -177,3 +177,11 @@ def test_the_committed_study_chose_what_the_lessons_train(dataset):
     for candidate, stored in zip(STUDIES[dataset].candidates, results["candidates"]):
         assert (dict(candidate.training), dict(candidate.t)) == (stored["training"], stored["t"])
     assert {row["seed"] for row in results["confirmation"]}.isdisjoint(row["seed"] for row in results["selection"])
+
+
+def test_the_readme_shows_the_committed_study_as_summary_table_makes_it():
+    """One source for numbers: the README's recipe table is the committed study's summary_table."""
+    from pathlib import Path
+
+    readme = (Path(recipe.__file__).parents[1] / "README.md").read_text()
+    assert recipe.summary_table(recipe.load_study("digits")) in readme
