@@ -58,6 +58,7 @@ from .data import load_dataset
 from .errors import check_choice, check_kind, check_number, choice_error, short_repr
 from .experiments import STRATEGY_LABELS as STRATEGY_WORDS
 from .plots import STRATEGY_COLOURS, colours_for, grid_png, plot_d_outputs, plot_metric
+from .predictions import answer as answer_of
 from .runs import STATUSES, CorruptRunError, Run, list_runs, run_name, runs_dir, train_in_folder
 from .train import STRATEGIES, WHERE_T_IS_APPLIED, Record, TrainConfig, lesson_config, train_step
 
@@ -278,15 +279,17 @@ class Prediction(_Panel):
         return bundle
 
 
-def predict(question: str, choices: Sequence[str], answer: int | str, explanation: str) -> Prediction:
+def predict(name: str, question: str, choices: Sequence[str]) -> Prediction:
     """Commit to a prediction before running an experiment.
 
-    ``question``: a non-empty string; ``choices``: 2 to 10 non-empty answers, shown lettered A, B, ...;
-    ``answer``: the right one's index or letter; ``explanation``: why (a string, may be empty), shown
-    with the verdict after Check. Saved in a notebook, the cell's plain-text output lists the question
-    and the choices, so a static page still reads.
+    ``name``: the prediction's key in :data:`diffaug_lessons.predictions.ANSWERS`, which holds the right
+    choice and the explanation, so the notebook never shows them before a choice is checked;
+    ``question``: a non-empty string; ``choices``: 2 to 10 non-empty answers, shown lettered A, B, ...
+    Saved in a notebook, the cell's plain-text output lists the question and the choices, so a static
+    page still reads, and still without the answer.
     """
-    return Prediction(question, choices, answer, explanation)
+    known = answer_of(name)
+    return Prediction(question, choices, known.answer, known.explanation)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -604,7 +604,7 @@ def widget_baselines(tmp_path_factory):
     return {
         "prediction_text": dict(question="Which?", choices=["a", "b"]),
         "prediction_feedback": dict(chosen=0, answer=1, choices=["a", "b"], explanation="why"),
-        "Prediction": question, "predict": question,
+        "Prediction": question, "predict": dict(name="04-lowest-fid", question="Which?", choices=["a", "b", "c", "d"]),
         "policy_from_checkboxes": dict(checked={"cutout": True}),
         "policy_code": dict(policy="translation", strengths=Strengths()),
         "preview_images": dict(dataset="shapes", n_images=2, resolution=8),

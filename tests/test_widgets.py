@@ -13,6 +13,7 @@ from diffaug_lessons.augment import Strengths
 from diffaug_lessons.plots import OTHER_COLOURS, STRATEGY_COLOURS
 from diffaug_lessons.runs import Run, cached_train, run_name, runs_dir
 from diffaug_lessons.widgets import (
+    Prediction,
     comparison_table_html,
     dashboard_config,
     playground_images,
@@ -89,8 +90,8 @@ def test_prediction_feedback():
 
 
 def test_predict_widget_checks_the_choice_and_reads_as_text_on_a_static_page():
-    question = predict("Where does the gap open widest?", ["100%", "20%", "100 images"], answer="C",
-                       explanation="The fewer the images, the easier they are to memorise.")
+    question = Prediction("Where does the gap open widest?", ["100%", "20%", "100 images"], answer="C",
+                          explanation="The fewer the images, the easier they are to memorise.")
     bundle = question._repr_mimebundle_()
     assert WIDGET_VIEW in bundle and bundle["text/plain"].startswith("Predict: Where does the gap open widest?\n  A. 100%")
     assert question.check() is None and "Pick an answer first" in question.feedback.value
@@ -100,11 +101,13 @@ def test_predict_widget_checks_the_choice_and_reads_as_text_on_a_static_page():
     question.options.value = 2
     assert question.check() is True and "Right: C. 100 images" in question.feedback.value
     with pytest.raises(ValueError, match="unknown answer 'D'; choose from A, B"):
-        predict("?", ["a", "b"], "D", "")
+        Prediction("?", ["a", "b"], "D", "")
     with pytest.raises(ValueError, match=r"choices must be a list of 2 to 10 non-empty strings; got \['a'\]"):
-        predict("?", ["a"], 0, "")
+        Prediction("?", ["a"], 0, "")
     with pytest.raises(ValueError, match=r"answer must be a choice's index \(0 to 1\) or letter \(A, B\); got 2"):
-        predict("?", ["a", "b"], 2, "")
+        Prediction("?", ["a", "b"], 2, "")
+    with pytest.raises(ValueError, match="unknown answer 'D'; choose from A, B"):
+        predict("04-lowest-fid", "?", ["a", "b"])  # its answer, D, is not among two choices
 
 
 # -- 1. policy playground ----------------------------------------------------------------------------
