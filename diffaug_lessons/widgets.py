@@ -39,7 +39,9 @@ from typing import Any
 
 import ipywidgets as widgets
 import torch
+from IPython.display import display
 
+from . import solutions
 from .augment import (
     COLOR_OPS,
     GEOMETRIC_OPS,
@@ -277,6 +279,43 @@ class Prediction(_Panel):
         bundle = dict(self.widget._repr_mimebundle_(**kwargs))
         bundle["text/plain"] = prediction_text(self.question, self.choices)
         return bundle
+
+
+class Solution(_Panel):
+    """A button that reveals a solution's code; hidden until pressed. See :func:`solution`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.function = solutions.get(name)
+        self.code = widgets.HTML()
+        self.button = widgets.Button(description="Show the solution", icon="eye", button_style="warning")
+        self.button.on_click(lambda _button: self.reveal())
+        self.button.add_class("diffaug-solution-show")
+        self.code.add_class("diffaug-solution-code")
+        self.widget = widgets.VBox([self.button, self.code])
+        self.widget.add_class("diffaug-solution")
+
+    def reveal(self) -> str:
+        """Show the code (and return it)."""
+        source = inspect.getsource(self.function)
+        self.code.value = f"<pre style='font-size:12px'>{html.escape(source)}</pre>"
+        self.button.layout.display = "none"
+        return source
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs))
+        bundle["text/plain"] = (f"(the solution {self.name!r} is hidden: press 'Show the solution' in a live notebook, "
+                                "or read diffaug_lessons/solutions.py)")
+        return bundle
+
+
+def solution(name: str) -> Callable:
+    """Show a button that reveals the solution called ``name`` (:data:`diffaug_lessons.solutions.SOLUTIONS`)
+    and return the solution, so the cell can run the exercise's checker on it. Saved in a notebook, the cell
+    shows the button and the checker's verdict, never the code."""
+    panel = Solution(name)
+    display(panel)
+    return panel.function
 
 
 def predict(name: str, question: str, choices: Sequence[str]) -> Prediction:

@@ -605,6 +605,7 @@ def widget_baselines(tmp_path_factory):
         "prediction_text": dict(question="Which?", choices=["a", "b"]),
         "prediction_feedback": dict(chosen=0, answer=1, choices=["a", "b"], explanation="why"),
         "Prediction": question, "predict": dict(name="04-lowest-fid", question="Which?", choices=["a", "b", "c", "d"]),
+        "Solution": dict(name="00-brightness"), "solution": dict(name="00-brightness"),
         "policy_from_checkboxes": dict(checked={"cutout": True}),
         "policy_code": dict(policy="translation", strengths=Strengths()),
         "preview_images": dict(dataset="shapes", n_images=2, resolution=8),
