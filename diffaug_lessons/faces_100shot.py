@@ -13,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 from .errors import check_choice
+from .recipe import FACES_CPU_SIZES as CPU_SIZES  # noqa: F401  (lesson 08 prints them)
+from .recipe import FACES_RECIPE as RECIPE  # noqa: F401
 from .recipe import STUDIES, lesson_fields
 from .train import TrainConfig
 

@@ -302,9 +302,17 @@ def test_a_prediction_and_a_checker_in_jupyterlab(lab):
             expect(output).to_contain_text("correct: translation matches the package's formula")
             expect(output).not_to_contain_text("wrap-around")
             cell.screenshot(path=SCREENSHOTS / "checker_right.png")
-            # the three solutions of the lesson stay folded: a placeholder instead of their code
-            expect(page.locator(".jp-CodeCell .jp-InputPlaceholder")).to_have_count(3)
-            expect(page.locator(".jp-CodeCell .cm-content", has_text="def solution_translation")).to_have_count(0)
+            # the three solutions of the lesson are hidden behind a button (their code is in the package, not
+            # the notebook); the translation's checker verdict shows, and a press reveals its code
+            solutions = page.locator(".diffaug-solution")
+            expect(solutions).to_have_count(3)
+            expect(page.locator(".jp-Notebook", has_text="def solution_translation")).to_have_count(0)
+            shown = page.locator(".jp-CodeCell", has_text='solution("00-translation")').first
+            shown.scroll_into_view_if_needed()
+            expect(shown.locator(".jp-OutputArea")).to_contain_text("correct: translation matches")
+            shown.locator("button.diffaug-solution-show").click()
+            expect(shown.locator(".diffaug-solution-code")).to_contain_text("def solution_translation(x, shift_h, shift_w):")
+            shown.screenshot(path=SCREENSHOTS / "solution_revealed.png")
 
             # 3. The formulas on one screen: the package's source beside a picture of each op.
             formulas = page.locator("table.diffaug-formulas")
