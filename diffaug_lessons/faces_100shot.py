@@ -15,7 +15,7 @@ from typing import Any
 from .errors import check_choice
 from .recipe import FACES_CPU_SIZES as CPU_SIZES  # noqa: F401  (lesson 08 prints them)
 from .recipe import FACES_RECIPE as RECIPE  # noqa: F401
-from .recipe import STUDIES, lesson_fields
+from .recipe import STUDIES, chosen
 from .train import TrainConfig
 
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -26,12 +26,11 @@ SEEDS = (0, 1, 2)
 
 
 def faces_config(setting: str, seed: int = 0, preset: str | None = None) -> TrainConfig:
-    """The TrainConfig of one of :data:`SETTINGS` with ``seed``: the faces study's base for the preset with
-    the chosen recipe (:func:`diffaug_lessons.recipe.lesson_fields`)."""
+    """The TrainConfig of one of :data:`SETTINGS` with ``seed``: the faces study's chosen candidate
+    (:func:`diffaug_lessons.recipe.chosen`) for the preset."""
     check_choice("setting", setting, SETTINGS)
-    base = STUDIES["faces"].base(preset)
-    return base.replace(seed=seed, **lesson_fields("faces", t=SETTINGS[setting]["strategy"] != "none"),
-                        **SETTINGS[setting])
+    configs = STUDIES["faces"].configs(chosen("faces").name, preset, seed)
+    return configs["baseline" if SETTINGS[setting]["strategy"] == "none" else "DiffAugment"]
 
 
 def train_or_load(retrain: bool = False, preset: str | None = None) -> dict[tuple[str, int], Any]:

@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__, settings
+from . import __version__
 from .errors import check_choice
 from .numerics import NUMERICS_VERSION
 from .reference import Reference
-from .train import TrainConfig, default_device_preset, lesson_config
+from .train import TrainConfig, lesson_config, resolve_preset
 
 SELECTION_SEEDS = (0, 1, 2, 3, 4)
 CONFIRMATION_SEEDS = (5, 6, 7, 8, 9)
@@ -40,6 +40,7 @@ TIE = 0.05  # worst-seed ratios closer than this to the lowest are a tie, decide
 LAST = 3  # a run's FID: the mean of its last three evaluations (the lessons' summary)
 STUDY_DIR = Path(__file__).resolve().parent / "reference"
 STRATEGY_NAMES = {"none": "baseline", "diffaugment": "DiffAugment"}
+SIZE_FIELDS = ("steps", "eval_every", "n_eval_samples")  # how long a run is: the quick preset keeps its own
 
 
 @dataclass(frozen=True)
@@ -70,9 +71,12 @@ class Study:
         return self.candidates[names.index(name)]
 
     def configs(self, name: str, preset: str | None = None, seed: int = 0) -> dict[str, TrainConfig]:
-        """{"baseline": ..., "DiffAugment": ...} of candidate ``name`` at ``seed``."""
+        """{"baseline": ..., "DiffAugment": ...} of candidate ``name`` at ``seed``. In quick mode a candidate's
+        run lengths (:data:`SIZE_FIELDS`) give way to the quick preset's, so CI stays quick."""
         candidate = self.candidate(name)
-        base = self.base(preset).replace(seed=seed, **candidate.training)
+        training = {key: value for key, value in candidate.training.items()
+                    if resolve_preset(preset) != "quick" or key not in SIZE_FIELDS}
+        base = self.base(preset).replace(seed=seed, **training)
         return {"baseline": base.without_t(),
                 "DiffAugment": base.replace(strategy="diffaugment", **candidate.t)}
 
@@ -90,8 +94,7 @@ FACES_CPU_SIZES = dict(steps=800, eval_every=100, n_eval_samples=500)
 
 
 def _faces_base(preset: str | None) -> TrainConfig:
-    preset = preset or ("quick" if settings.quick_mode() else default_device_preset())
-    sizes = FACES_CPU_SIZES if preset == "cpu" else {}
+    sizes = FACES_CPU_SIZES if resolve_preset(preset) == "cpu" else {}
     return lesson_config(preset, dataset="faces", n_train=None, flip_reals=True, policy="color,translation,cutout",
                          strategy="none", **FACES_RECIPE, **sizes)
 

@@ -816,6 +816,13 @@ BIGGAN_CIFAR = dict(
 )
 
 
+def resolve_preset(preset: str | None) -> str:
+    """``preset``, checked; None: "quick" in quick mode (``DIFFAUG_LESSONS_QUICK=1``), else by the device."""
+    if preset is None:
+        preset = "quick" if settings.quick_mode() else default_device_preset()
+    return check_choice("preset", preset, PRESETS)
+
+
 def lesson_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
     """The config the lessons start from, for a preset.
 
@@ -828,9 +835,7 @@ def lesson_config(preset: str | None = None, **overrides: Any) -> TrainConfig:
       scripts' epochs give for the amount of data (100%: 250k, 20%: 250k, 10%: 125k).
     ``overrides`` replace any field.
     """
-    if preset is None:
-        preset = "quick" if settings.quick_mode() else default_device_preset()
-    check_choice("preset", preset, PRESETS)
+    preset = resolve_preset(preset)
     base: dict[str, Any] = {
         "cpu": {},
         "gpu": dict(resolution=32, g_width=64, d_width=64, steps=20_000, batch_size=64, eval_every=1000,

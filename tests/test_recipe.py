@@ -185,3 +185,12 @@ def test_the_readme_shows_the_committed_study_as_summary_table_makes_it():
 
     readme = (Path(recipe.__file__).parents[1] / "README.md").read_text()
     assert recipe.summary_table(recipe.load_study("digits")) in readme
+
+
+def test_in_quick_mode_a_candidate_keeps_its_settings_but_not_its_run_length():
+    """CI runs the lessons in quick mode: a chosen candidate that trains longer must not make them slow."""
+    name = "2500 steps, D width 64, translation,cutout"
+    quick = STUDIES["faces"].configs(name, "quick")["DiffAugment"]
+    full = STUDIES["faces"].configs(name, "cpu")["DiffAugment"]
+    assert (full.steps, full.eval_every, full.d_width) == (2500, 250, 64)
+    assert quick.steps == lesson_config("quick").steps and quick.d_width == 64 and quick.policy == "translation,cutout"
