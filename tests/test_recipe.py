@@ -176,7 +176,9 @@ def test_the_committed_study_chose_what_the_lessons_train(dataset):
     assert [c.name for c in STUDIES[dataset].candidates] == [c["name"] for c in results["candidates"]]
     for candidate, stored in zip(STUDIES[dataset].candidates, results["candidates"]):
         assert (dict(candidate.training), dict(candidate.t)) == (stored["training"], stored["t"])
-    assert {row["seed"] for row in results["confirmation"]}.isdisjoint(row["seed"] for row in results["selection"])
+    confirmed = results["confirmation"] or []  # None while the confirmation seeds still train
+    assert {row["seed"] for row in confirmed}.isdisjoint(row["seed"] for row in results["selection"])
+    assert all(row["candidate"] == results["chosen"] for row in confirmed)
 
 
 def test_the_readme_shows_the_committed_study_as_summary_table_makes_it():
@@ -184,7 +186,8 @@ def test_the_readme_shows_the_committed_study_as_summary_table_makes_it():
     from pathlib import Path
 
     readme = (Path(recipe.__file__).parents[1] / "README.md").read_text()
-    assert recipe.summary_table(recipe.load_study("digits")) in readme
+    for dataset in ("digits", "faces"):
+        assert recipe.summary_table(recipe.load_study(dataset)) in readme, dataset
 
 
 def test_in_quick_mode_a_candidate_keeps_its_settings_but_not_its_run_length():
