@@ -39,7 +39,6 @@ CONFIRMATION_SEEDS = (5, 6, 7, 8, 9)
 TIE = 0.05  # worst-seed ratios closer than this to the lowest are a tie, decided by the mean ratio
 LAST = 3  # a run's FID: the mean of its last three evaluations (the lessons' summary)
 STUDY_DIR = Path(__file__).resolve().parent / "reference"
-STRATEGY_NAMES = {"none": "baseline", "diffaugment": "DiffAugment"}
 SIZE_FIELDS = ("steps", "eval_every", "n_eval_samples")  # how long a run is: the quick preset keeps its own
 
 
