@@ -38,7 +38,7 @@ from .experiments import (
 from .lessons import LESSONS, lesson_configs, reference_seeds, sweep_label
 from .numerics import NUMERICS_VERSION
 from .plots import OTHER_COLOURS, STRATEGY_COLOURS, colours_for
-from .reference import REFERENCE_COMMAND, REFERENCE_FILE, Reference, encode_samples
+from .reference import BEST, REFERENCE_COMMAND, REFERENCE_FILE, SUMMARY_LAST, Reference, encode_samples, summary_value
 from .train import TrainConfig
 
 # The history columns the reference keeps (the lessons' plots and tables read no others).
@@ -48,7 +48,6 @@ KEPT = (
     "acc_train", "acc_heldout", "acc_fake", "acc_fake_aug", "acc_train_aug", "acc_heldout_aug", "acc_fake_g",
     "g_grad", "p", "r_t",
 )
-SUMMARY_LAST = 3  # a run's number: the mean of its last three evaluations
 # How a metric is shown: (scale, label). KID in the usual units of 10^-3 on Inception and face features;
 # the embedded datasets' classifier features are not normalised, so their KID is in the thousands: raw.
 SCALES = {"kid": (1000.0, "KID × 10³"), "fid": (1.0, "FID")}
@@ -195,19 +194,6 @@ def build_reference(
     path = atomic_write_bytes(text.encode(), out)
     path.chmod(0o644)  # package data: readable by everyone who installs it
     return Path(path)
-
-
-BEST = "best_"  # "best_fid": the lowest FID of any evaluation (what a best-FID checkpoint keeps)
-
-
-def summary_value(history: Sequence[Mapping[str, float]], key: str, last: int = SUMMARY_LAST) -> float:
-    """A run's number for ``key``: the mean over its last ``last`` evaluations; for ``best_<key>`` (e.g.
-    ``best_fid``) the lowest value of any evaluation, as the official BigGAN code keeps its best-FID
-    checkpoint."""
-    if key.startswith(BEST):
-        return min(float(row[key[len(BEST):]]) for row in history)
-    rows = list(history)[-last:]
-    return sum(float(row[key]) for row in rows) / len(rows)
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float]:

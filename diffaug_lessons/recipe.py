@@ -31,13 +31,12 @@ from typing import Any
 from . import __version__
 from .errors import check_choice
 from .numerics import NUMERICS_VERSION
-from .reference import Reference
+from .reference import SUMMARY_LAST, Reference, summary_value
 from .train import TrainConfig, lesson_config, resolve_preset
 
 SELECTION_SEEDS = (0, 1, 2, 3, 4)
 CONFIRMATION_SEEDS = (5, 6, 7, 8, 9)
 TIE = 0.05  # worst-seed ratios closer than this to the lowest are a tie, decided by the mean ratio
-LAST = 3  # a run's FID: the mean of its last three evaluations (the lessons' summary)
 STUDY_DIR = Path(__file__).resolve().parent / "reference"
 SIZE_FIELDS = ("steps", "eval_every", "n_eval_samples")  # how long a run is: the quick preset keeps its own
 
@@ -178,19 +177,6 @@ def lesson_fields(dataset: str, t: bool = True) -> dict[str, Any]:
 # Numbers of a run and the decision rule
 # ---------------------------------------------------------------------------
 
-def last_fid(history: Sequence[Mapping[str, float]], last: int = LAST) -> float:
-    """The mean FID of the final ``last`` evaluations."""
-    rows = list(history)[-last:]
-    if not rows:
-        raise ValueError("a run with no evaluation has no FID")
-    return sum(row["fid"] for row in rows) / len(rows)
-
-
-def best_fid(history: Sequence[Mapping[str, float]]) -> float:
-    """The lowest FID of any evaluation (what a best-FID checkpoint would keep)."""
-    return min(row["fid"] for row in history)
-
-
 def choose(ratios: Mapping[str, Sequence[float]], tie: float = TIE) -> str:
     """The decision rule: the candidate with the lowest worst-seed ratio (DiffAugment's FID over the
     baseline's); those within ``tie`` of it are tied and the lowest mean ratio wins (then the earlier one)."""
@@ -265,7 +251,8 @@ def _rows(study: Study, names: Sequence[str], seeds: Sequence[int], preset: str 
             row: dict[str, Any] = {"candidate": name, "seed": seed}
             for label in ("baseline", "DiffAugment"):
                 history, source, distance_ratio = histories[(name, seed, label)]
-                row[label] = {"last3_fid": round(last_fid(history), 3), "best_fid": round(best_fid(history), 3),
+                row[label] = {"last3_fid": round(summary_value(history, "fid"), 3),
+                              "best_fid": round(summary_value(history, "best_fid"), 3),
                               "novelty": None if distance_ratio is None else round(distance_ratio, 4), "source": source}
             row["ratio"] = round(row["DiffAugment"]["last3_fid"] / row["baseline"]["last3_fid"], 4)
             row["best_ratio"] = round(row["DiffAugment"]["best_fid"] / row["baseline"]["best_fid"], 4)
@@ -322,7 +309,7 @@ def _write(results: Mapping[str, Any], path: Path) -> None:
 
 
 RULE = ("lowest worst-seed ratio of DiffAugment's FID to the baseline's (each FID the mean of a run's last "
-        f"{LAST} evaluations) over the selection seeds; ratios within {TIE} of the lowest are tied, the lowest "
+        f"{SUMMARY_LAST} evaluations) over the selection seeds; ratios within {TIE} of the lowest are tied, the lowest "
         "mean ratio breaks the tie")
 
 
@@ -373,7 +360,7 @@ def report(results: Mapping[str, Any]) -> str:
         return out
 
     lines += ["Selection seeds " + ", ".join(map(str, results["selection_seeds"])) + " (FID: mean of the last "
-              f"{LAST} evaluations):", *table(results["selection"]), ""]
+              f"{SUMMARY_LAST} evaluations):", *table(results["selection"]), ""]
     for name, ratios in ratios_by_candidate(results["selection"]).items():
         lines.append(f"  {name:<58} worst ratio {max(ratios):.2f}, mean {sum(ratios) / len(ratios):.2f}, "
                      f"below the baseline in {sum(r < 1 for r in ratios)} of {len(ratios)} seeds")

@@ -14,6 +14,7 @@ import base64
 import functools
 import io
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,24 @@ from .train import TrainConfig
 
 REFERENCE_FILE = Path(__file__).resolve().parent / "reference" / "cpu.json"
 REFERENCE_COMMAND = "python -m diffaug_lessons reference --preset cpu"
+
+
+SUMMARY_LAST = 3  # a run's number: the mean of its last three evaluations
+BEST = "best_"  # "best_fid": the lowest FID of any evaluation (what a best-FID checkpoint keeps)
+
+
+def summary_value(history: Sequence[Mapping[str, float]], key: str, last: int = SUMMARY_LAST) -> float:
+    """A run's number for ``key``: the mean over its last ``last`` evaluations; for ``best_<key>`` (e.g.
+    ``best_fid``) the lowest value of any evaluation, as the official BigGAN code keeps its best-FID
+    checkpoint."""
+    rows = list(history)
+    if not rows:
+        raise ValueError("a run with no evaluation has no summary value")
+    if key.startswith(BEST):
+        return min(float(row[key[len(BEST):]]) for row in rows)
+    rows = rows[-last:]
+    return sum(float(row[key]) for row in rows) / len(rows)
+
 
 
 @dataclass

@@ -6,8 +6,8 @@ import pytest
 
 from diffaug_lessons import cli, recipe
 from diffaug_lessons import runs as runs_module
-from diffaug_lessons.recipe import STUDIES, Candidate, Study, choose, last_fid, run_study
-from diffaug_lessons.reference import Reference
+from diffaug_lessons.recipe import STUDIES, Candidate, Study, choose, run_study
+from diffaug_lessons.reference import Reference, summary_value
 from diffaug_lessons.train import lesson_config
 
 
@@ -57,9 +57,9 @@ def test_an_unknown_candidate_or_dataset_is_refused_by_name():
 
 def test_last_and_best_fid():
     history = [{"fid": value} for value in (50.0, 10.0, 30.0, 20.0, 40.0)]
-    assert last_fid(history) == pytest.approx(30.0) and recipe.best_fid(history) == 10.0
+    assert summary_value(history, "fid") == pytest.approx(30.0) and summary_value(history, "best_fid") == 10.0
     with pytest.raises(ValueError, match="no evaluation"):
-        last_fid([])
+        summary_value([], "fid")
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_a_quick_study_selects_then_confirms_on_fresh_seeds_and_writes_its_table
     for row in results["selection"] + results["confirmation"]:
         config = small_study.configs(row["candidate"], "quick", row["seed"])["DiffAugment"]
         history = runs_module.finished_run(config).history
-        assert row["DiffAugment"]["last3_fid"] == pytest.approx(last_fid(history), rel=1e-3)
+        assert row["DiffAugment"]["last3_fid"] == pytest.approx(summary_value(history, "fid"), rel=1e-3)
         assert row["ratio"] == pytest.approx(row["DiffAugment"]["last3_fid"] / row["baseline"]["last3_fid"], rel=1e-3)
     table = recipe.summary_table(results).splitlines()
     assert len(table) == 2 + 2 + 1 and "**(chosen)**" in next(line for line in table if results["chosen"] in line)
