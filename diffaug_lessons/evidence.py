@@ -97,11 +97,14 @@ def sample_measures(run: Any) -> dict[str, float]:
     - ``mirrored``: the fraction closer to a mirrored training image than to any training image;
     - ``rotated``: the fraction whose nearest training image is turned by 90, 180 or 270 degrees;
     - ``memorisation``: median distance of the samples to the training set over that of held-out
-      reals (:func:`metrics.memorisation`; below 1: closer to the training images than new reals are).
+      reals (:func:`metrics.memorisation`; below 1: closer to the training images than new reals are);
+      absent for the 100 faces, which hold no reals out;
+    - ``novelty``: the samples' median distance to the nearest training image over the training images'
+      own spacing (:func:`metrics.novelty`; well below 1: copies).
     """
     import torch
 
-    from .metrics import memorisation
+    from .metrics import memorisation, novelty
     from .train import load_split
 
     config = run.config
@@ -112,7 +115,9 @@ def sample_measures(run: Any) -> dict[str, float]:
     measures = artifact_measures(samples, int(config.resolution * 0.5 + 0.5))
     measures["mirrored"] = closer_to_mirrored(samples, train_set.images).float().mean().item()
     measures["rotated"] = (nearest_rotation(samples, train_set.images) != 0).float().mean().item()
-    measures["memorisation"] = memorisation(samples, train_set.images, heldout.images).ratio
+    if config.dataset != "faces":  # the faces' "held-out" set is the training set (100-shot protocol)
+        measures["memorisation"] = memorisation(samples, train_set.images, heldout.images).ratio
+    measures["novelty"] = novelty(samples, train_set.images, with_mirrors=config.flip_reals)
     return {key: float(value) for key, value in measures.items()}
 
 

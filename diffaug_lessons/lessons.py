@@ -8,13 +8,14 @@ the same lists, so a lesson's band and the student's run always describe the sam
 from __future__ import annotations
 
 from .experiments import STRATEGY_LABELS, SWEEP_STRATEGIES, SWEEP_STRENGTHS, strength_config
-from .recipe import STUDIES, lesson_fields
+from .recipe import STUDIES, chosen, lesson_fields
 from .train import STRATEGIES, TrainConfig, lesson_config
 
-LESSONS = ("01", "02", "03", "04", "04-sweep", "05", "06", "06-rot90")
+LESSONS = ("01", "02", "03", "04", "04-sweep", "05", "06", "06-rot90", "07", "08")
 # Seeds behind each lesson's reference results: five for the four strategies (lessons 03 and 04 share
-# them) and the recipe study's policies (lesson 05), three for every other run.
-REFERENCE_SEEDS = {"03": 5, "04": 5, "05": 5}
+# them), the recipe study's policies (lesson 05) and the runs of lessons 07 and 08 (the conditional and
+# the faces studies' selection seeds), three for every other run.
+REFERENCE_SEEDS = {"03": 5, "04": 5, "05": 5, "07": 5, "08": 5}
 DEFAULT_REFERENCE_SEEDS = 3
 
 
@@ -32,6 +33,7 @@ SHIPPED_SHORT: dict[tuple[str, str], int] = {
     ("05", "color"): 1, ("05", "cutout"): 1,
     ("06", "DiffAugment + ADA (p adapts)"): 0,
     ("06-rot90", "rot90, p = 1"): 1, ("06-rot90", "rot90, p = 0.3"): 1,
+    ("07", "baseline (no T)"): 0, ("07", "DiffAugment"): 0,
 }
 
 
@@ -86,6 +88,10 @@ def lesson_configs(lesson: str, preset: str | None = None) -> dict[str, TrainCon
         rot90 = lesson_config(preset, n_train=100, strategy="diffaugment", policy="rot90")
         return {"baseline (no T)": base.without_t(), "rot90, p = 1": rot90,
                 "rot90, p = 0.3": rot90.replace(p=0.3)}
+    if lesson in ("07", "08"):  # the conditional miniature and the 100 faces: their study's chosen candidate
+        dataset = "conditional-digits" if lesson == "07" else "faces"
+        configs = STUDIES[dataset].configs(chosen(dataset).name, preset)
+        return {"baseline (no T)": configs["baseline"], "DiffAugment": configs["DiffAugment"]}
     raise ValueError(f"lesson must be one of {', '.join(LESSONS)}; got {lesson!r}")
 
 

@@ -336,3 +336,16 @@ def nearest_other_distances(images: Tensor, with_mirrors: bool = True) -> Tensor
         to_mirrors.fill_diagonal_(float("inf"))
         distances = torch.minimum(distances, to_mirrors)
     return distances.min(dim=1).values
+
+
+@torch.no_grad()
+def novelty(samples: Tensor, train_images: Tensor, with_mirrors: bool = False) -> float:
+    """How far ``samples`` sit from the training images, on the scale of the training images' own spacing:
+    the median L2 distance of a sample to its nearest training image over the median distance of a
+    training image to its nearest other one (``with_mirrors``: mirror images count on both sides, for runs
+    that flipped their reals). About 1 or above: as novel as another training image; well below 1: copies.
+    Needs no held-out reals, so it also judges the 100-shot runs, whose FID rewards copies."""
+    candidates = torch.cat([train_images, train_images.flip(3)]) if with_mirrors else train_images
+    to_train = nearest_neighbours(samples, candidates)[0].median()
+    between = nearest_other_distances(train_images, with_mirrors=with_mirrors).median()
+    return float(to_train / between)

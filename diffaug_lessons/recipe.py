@@ -145,8 +145,10 @@ STUDIES: dict[str, Study] = {
         Candidate("translation,cutout at half strength", "a 1-pixel shift and a quarter-side square: a 16-pixel "
                   "digit keeps its class", t=dict(policy="translation,cutout", translation_ratio=0.0625,
                                                   cutout_ratio=0.25)),
-        Candidate("translation", "the gentlest T that still regularises D (the paper's ImageNet policy)",
-                  t=dict(policy="translation")),
+        Candidate("2000 iterations, translation,cutout", "twice as long: at 1,000 iterations the baseline's D "
+                  "had not yet memorised its 100 digits (accuracy 0.64 on them, 0.49 on held-out digits, one seed), "
+                  "and overfitting is the paper's premise", training=dict(steps=2000),
+                  t=dict(policy="translation,cutout")),
     )),
 }
 
@@ -200,17 +202,13 @@ def novelty(run: Any, n: int = 500) -> float:
     below 1: copies. FID against the training images rewards copies; this tells them apart."""
     import torch
 
-    from .metrics import nearest_neighbours, nearest_other_distances
+    from .metrics import novelty as novelty_of
     from .train import load_split
 
-    train_images = load_split(run.config)[0].images
     z = torch.randn(n, run.config.z_dim, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         samples = run.generator()(z)
-    candidates = torch.cat([train_images, train_images.flip(3)]) if run.config.flip_reals else train_images
-    to_train = nearest_neighbours(samples, candidates)[0].median()
-    between = nearest_other_distances(train_images, with_mirrors=run.config.flip_reals).median()
-    return float(to_train / between)
+    return novelty_of(samples, load_split(run.config)[0].images, with_mirrors=run.config.flip_reals)
 
 
 def _histories(configs: Mapping[Any, TrainConfig], reference: Reference, train: bool,

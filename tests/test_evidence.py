@@ -61,7 +61,7 @@ def test_gather_trains_the_asked_seeds_and_fills_the_others_from_the_reference(q
     assert mine == pytest.approx(summary_value(reference.history(evidence.configs["baseline"]), "fid"), rel=1e-4)
     # sample measures: computed from your run's generator, read from the reference for its seeds
     stored = reference.measures(evidence.configs["baseline"])
-    assert set(stored) >= {"cutout_patches", "grey_borders", "mirrored", "rotated", "memorisation"}
+    assert set(stored) >= {"cutout_patches", "grey_borders", "mirrored", "rotated", "memorisation", "novelty"}
     assert evidence.measure("baseline", 0, "memorisation") == pytest.approx(stored["memorisation"], rel=1e-4)
     assert evidence.measure("baseline", 1, "mirrored") == reference.measures(
         evidence.configs["baseline"].replace(seed=1))["mirrored"]

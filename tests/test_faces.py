@@ -116,3 +116,34 @@ def test_nearest_other_distances_skip_the_image_itself_and_its_own_mirror():
     assert nearest_other_distances(pair, with_mirrors=False)[0] == pytest.approx(2**0.5)
     symmetric = torch.cat([torch.ones(1, 1, 2, 2), far])  # equal to its own mirror: that must not count
     assert nearest_other_distances(symmetric)[0] == pytest.approx(8.0)
+
+
+def test_novelty_is_zero_for_copies_and_about_one_for_new_faces():
+    from diffaug_lessons.metrics import novelty
+
+    train_faces = faces(16).images
+    first, second = train_faces[:50], train_faces[50:]
+    assert novelty(first.repeat(3, 1, 1, 1), first) == 0.0  # copies of the training faces
+    assert novelty(first.flip(3), first, with_mirrors=True) == 0.0  # mirrored copies, when mirrors count
+    assert novelty(first.flip(3), first, with_mirrors=False) > 0.5  # ... and not when they do not
+    fresh = novelty(second, first)  # faces of other people: as far as the training faces from each other
+    assert 0.7 < fresh < 1.4
+
+
+def test_faces_sample_measures_judge_copying_without_held_out_reals(tiny_config):
+    from diffaug_lessons.evidence import sample_measures
+    from diffaug_lessons.train import train
+
+    config = tiny_config(dataset="faces", n_train=None, flip_reals=True)
+    result = train(config, progress=False)
+
+    class Run:  # what sample_measures reads of a run
+        def __init__(self, config, generator):
+            self.config, self._g = config, generator
+
+        def generator(self):
+            return self._g
+
+    measures = sample_measures(Run(config, result.G))
+    assert "memorisation" not in measures  # the held-out set is the training set: the ratio would be 0/0
+    assert np.isfinite(measures["novelty"]) and measures["novelty"] > 0
