@@ -33,10 +33,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import augment
-from .metrics import discriminator_report
+from .metrics import discriminator_report, novelty
 from .train import WHERE_T_IS_APPLIED
 
 Tensor = torch.Tensor
@@ -679,7 +680,135 @@ def check_ada_update(student_fn: Callable[[float, float, float, int, int, float]
     return show(ada_update_verdict(student_fn))
 
 
+# ---------------------------------------------------------------------------------------------------
+# Lesson 07: the class-conditional D step
+
+
+class _RecordingConditionalD(nn.Module):
+    """A tiny projection-style D(x, y) that records the images and labels it is shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.linspace(-1.0, 1.0, 16).view(1, 1, 4, 4))
+        self.embed = nn.Parameter(torch.linspace(-0.5, 0.5, 10))
+        self.seen: list[tuple[Tensor, Tensor]] = []
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        self.seen.append((x.detach().clone(), y.detach().clone()))
+        return (x * self.weight).sum(dim=(1, 2, 3)) + self.embed[y] * x.mean(dim=(1, 2, 3)) * 4
+
+
+def _shift_right(x: Tensor) -> Tensor:
+    """A fixed, differentiable T for the checker: each image moved one column right, zero fill."""
+    return F.pad(x, [1, 0, 0, 0])[..., :-1]
+
+
+def conditional_d_loss_verdict(student_fn: Callable[..., Tensor]) -> Verdict:
+    """The verdict of :func:`check_conditional_d_loss` (without displaying it)."""
+    generator = torch.Generator().manual_seed(7)
+    x_real = torch.rand(6, 1, 4, 4, generator=generator) * 2 - 1
+    x_fake = (torch.rand(6, 1, 4, 4, generator=generator) * 2 - 1).requires_grad_(True)
+    y_real, y_fake = torch.tensor([0, 1, 2, 3, 4, 5]), torch.tensor([9, 8, 7, 6, 5, 4])
+    D = _RecordingConditionalD()
+    what = "your conditional D loss"
+    try:
+        loss = student_fn(D, x_real, y_real, x_fake, y_fake, _shift_right)
+    except Exception as error:
+        return _raised(what, error, "D takes (images, labels): D(T(x_real), y_real); T takes images only")
+    if loss is None:
+        return _not_written(what)
+    with torch.no_grad():
+        reference = _RecordingConditionalD()
+        expected = (F.relu(1 - reference(_shift_right(x_real), y_real)).mean()
+                    + F.relu(1 + reference(_shift_right(x_fake), y_fake)).mean()).item()
+    seen = D.seen
+    details: list[str] = []
+    if len(seen) != 2:
+        return Verdict(False, f"D was called {len(seen)} times; the D step calls it twice (reals, then fakes)",
+                       hint="d_real = D(T(x_real), y_real); d_fake = D(T(x_fake.detach()), y_fake)")
+    (real_images, real_labels), (fake_images, fake_labels) = seen
+    with torch.no_grad():
+        shifted_real, shifted_fake = _shift_right(x_real), _shift_right(x_fake)
+    if torch.equal(real_labels, y_fake) or torch.equal(fake_labels, y_real):
+        return Verdict(False, "the labels are swapped", hint="the reals go with their own labels y_real, the fakes "
+                       "with the classes G drew them for, y_fake")
+    if not (torch.equal(real_labels, y_real) and torch.equal(fake_labels, y_fake)):
+        return Verdict(False, "D was shown other labels than y_real and y_fake",
+                       hint="T acts on the images only: pass the labels to D unchanged")
+    for name, shown, plain, shifted in (("reals", real_images, x_real, shifted_real),
+                                        ("fakes", fake_images, x_fake.detach(), shifted_fake)):
+        if torch.allclose(shown, plain) and not torch.allclose(shown, shifted):
+            return Verdict(False, f"D saw the plain {name}", hint=f"DiffAugment: D sees T({name}) in the D step")
+        if not torch.allclose(shown, shifted):
+            return Verdict(False, f"D saw {name} that are neither x nor T(x)", hint="call T once on the images")
+    got = float(loss.detach() if isinstance(loss, Tensor) else loss)
+    if abs(got - expected) > 1e-5:
+        details.append(f"expected the hinge loss {expected:.5f}, got {got:.5f}")
+        with torch.no_grad():
+            softplus = (F.softplus(-reference(shifted_real, y_real)).mean()
+                        + F.softplus(reference(shifted_fake, y_fake)).mean()).item()
+        hint = ("that is the non-saturating loss of the DCGAN lessons; BigGAN's D uses the hinge: "
+                "relu(1 - d_real).mean() + relu(1 + d_fake).mean()" if abs(got - softplus) <= 1e-5 else
+                "relu(1 - d_real).mean() + relu(1 + d_fake).mean()")
+        return Verdict(False, "the loss differs", details, hint)
+    if isinstance(loss, Tensor) and loss.requires_grad:
+        loss.backward()
+        if x_fake.grad is not None and x_fake.grad.abs().sum() > 0:
+            return Verdict(False, "the D loss reaches G's images", hint="the D step trains D only: T(x_fake.detach())")
+    return Verdict(True, f"hinge loss {expected:.5f}: T on the images of both sides, the labels untouched "
+                         "(reals with y_real, fakes with y_fake), the fakes detached")
+
+
+def check_conditional_d_loss(student_fn: Callable[..., Tensor]) -> bool:
+    """Check ``student_fn(D, x_real, y_real, x_fake, y_fake, T) -> loss``: the class-conditional D step of
+    DiffAugment with the hinge loss, relu(1 - D(T(x_real), y_real)).mean() + relu(1 + D(T(x_fake), y_fake)).mean()
+    with the fakes detached. Shows the verdict; True if right."""
+    return show(conditional_d_loss_verdict(student_fn))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Lesson 08: novelty, the copy check of the 100-shot protocol
+
+
+def novelty_verdict(student_fn: Callable[[Tensor, Tensor], float]) -> Verdict:
+    """The verdict of :func:`check_novelty` (without displaying it)."""
+    generator = torch.Generator().manual_seed(3)
+    train_images = torch.rand(20, 1, 4, 4, generator=generator) * 2 - 1
+    cases = {
+        "copies of the training images": train_images[:10].repeat(2, 1, 1, 1),
+        "new images": torch.rand(31, 1, 4, 4, generator=generator) * 2 - 1,
+        "training images with a little noise": train_images + 0.1 * torch.randn(20, 1, 4, 4, generator=generator),
+    }
+    what = "your novelty"
+    for name, samples in cases.items():
+        try:
+            got = student_fn(samples, train_images)
+        except Exception as error:
+            return _raised(what, error, "torch.cdist(a.flatten(1), b.flatten(1)) gives every pairwise distance")
+        if got is None:
+            return _not_written(what)
+        got, expected = float(got), novelty(samples, train_images)
+        if abs(got - expected) > 1e-4:
+            flat = train_images.flatten(1)
+            self_included = torch.cdist(flat, flat).min(dim=1).values.median()
+            hint = ("the denominator is 0: a training image's nearest *other* image (fill the diagonal with inf)"
+                    if self_included == 0 and not torch.isfinite(torch.tensor(got)) else
+                    "median over samples of the distance to the nearest training image, over the median over training "
+                    "images of the distance to the nearest other training image")
+            return Verdict(False, f"{name}: expected {expected:.4f}, got {got:.4f}", hint=hint)
+    return Verdict(True, "copies score 0, new images about 1: " + ", ".join(
+        f"{name} {novelty(samples, train_images):.2f}" for name, samples in cases.items()))
+
+
+def check_novelty(student_fn: Callable[[Tensor, Tensor], float]) -> bool:
+    """Check ``student_fn(samples, train_images) -> float``: the median L2 distance of a sample to its nearest
+    training image over the median distance of a training image to its nearest other one (no mirrors).
+    Shows the verdict; True if right."""
+    return show(novelty_verdict(student_fn))
+
+
 __all__ = [
     "Verdict", "show", "check_brightness", "check_saturation", "check_contrast", "check_translation", "check_cutout",
     "check_policy", "check_differentiable", "check_d_gap", "check_train_step", "check_ada_update", "ada_reference",
+    "check_conditional_d_loss", "check_novelty",
 ]

@@ -38,7 +38,16 @@ from .experiments import (
 from .lessons import LESSONS, lesson_configs, reference_seeds, sweep_label
 from .numerics import NUMERICS_VERSION
 from .plots import OTHER_COLOURS, STRATEGY_COLOURS, colours_for
-from .reference import BEST, REFERENCE_COMMAND, REFERENCE_FILE, SUMMARY_LAST, Reference, encode_samples, summary_value
+from .reference import (
+    BEST,
+    REFERENCE_COMMAND,
+    REFERENCE_FILE,
+    SUMMARY_LAST,
+    Reference,
+    decode_samples,
+    encode_samples,
+    summary_value,
+)
 from .train import TrainConfig
 
 # The history columns the reference keeps (the lessons' plots and tables read no others).
@@ -295,6 +304,44 @@ class Evidence:
                 self._measured[(name, seed)] = self.reference.measures(self.configs[name].replace(seed=seed))
         return self._measured[(name, seed)][key]
 
+    def samples(self, name: str, seed: int) -> Any:
+        """The final generator's samples of one run, from the fixed z of the reference (:func:`final_samples`):
+        drawn by your run's generator, read from the reference for its seeds (None if it keeps none)."""
+        if self.sources[name][seed] == YOURS:
+            run = next(run for run in self.runs[name] if run.config.seed == seed)
+            return decode_samples(final_samples(run))  # the same 8-bit steps as the reference's
+        return self.reference.samples(self.configs[name].replace(seed=seed))
+
+    def show_samples(self, names: Sequence[str] | None = None, labels: Mapping[str, str] | None = None,
+                     width: float = 11.0) -> Any:
+        """A panel per run of ``names``, one above the other: a row of the final generator's samples per seed
+        (the same z in every row and panel), without training (the reference keeps them). Returns the figure."""
+        import matplotlib.pyplot as plt
+        import torch
+
+        from .plots import show_grid
+
+        labels = labels or {}
+        panels = []
+        for name in names or self.configs:
+            rows = [(seed, images) for seed in self.seeds(name) if (images := self.samples(name, seed)) is not None]
+            if not rows:
+                continue
+            seeds = [seed for seed, _ in rows]
+            mine = [seed for seed in seeds if self.sources[name][seed] == YOURS]
+            title = f"{labels.get(name, name)}: seeds {_seed_list(seeds)}, a row each" + (
+                f" (seed {_seed_list(mine)}: your run)" if mine else "")
+            panels.append((title, torch.cat([images for _, images in rows]), len(rows[0][1]), len(rows)))
+        if not panels:
+            raise ValueError("no samples to show: the reference keeps none for these runs and you trained none")
+        heights = [width * n_rows / per_row + 0.35 for _, _, per_row, n_rows in panels]
+        fig, axes = plt.subplots(len(panels), 1, figsize=(width, sum(heights)), squeeze=False,
+                                 gridspec_kw={"height_ratios": heights})
+        for ax, (title, images, per_row, _) in zip(axes[:, 0], panels):
+            show_grid(images, title, ax, per_row)
+        fig.tight_layout()
+        return fig
+
     def measures(self, name: str, key: str) -> list[float]:
         """:meth:`measure` for every seed of ``name``, in seed order."""
         return [self.measure(name, seed, key) for seed in self.seeds(name)]
@@ -508,6 +555,14 @@ def gather(
                 sources[name][seed] = REFERENCE
         histories[name] = dict(sorted(histories[name].items()))
     return Evidence(dict(configs), trained, histories, sources, reference.command, reference)
+
+
+def _seed_list(seeds: Sequence[int]) -> str:
+    """0-4 for a run of consecutive seeds, else 0, 2, 5."""
+    seeds = list(seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
 
 
 def _of_seeds(n: int) -> str:

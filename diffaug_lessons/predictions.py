@@ -51,6 +51,13 @@ ANSWERS: dict[str, Answer] = {
     "06-rot90-leak": Answer("C", "With p = 1 every image D sees, real or fake, is turned by a random multiple of 90 "
                             "degrees: an upright digit and a rotated one look equally real to D, so nothing pulls G "
                             "back to upright digits."),
+    "07-what-t-changes": Answer("B", "T is a change of the picture only: a shifted 3 with a grey square on it is still "
+                                "a 3, so D(T(x), y) keeps y. Transforming y would teach D to accept mislabelled "
+                                "images; leaving T out of either step brings back lesson 02's or lesson 03's failure."),
+    "08-copying-fid": Answer("A", "FID compares the statistics of two sets of features. Copies of the 100 faces have "
+                             "exactly the training faces' statistics, so FID is about 0, the best possible score: "
+                             "against its own training set FID rewards memorising, which is why this lesson measures "
+                             "how far the samples sit from the training faces."),
 }
 
 

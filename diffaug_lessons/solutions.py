@@ -107,11 +107,27 @@ def solution_ada_update(p, r_t, target, batch_size, interval, ada_kimg):
     return min(max(p, 0.0), 1.0)
 
 
+# Lesson 07: T on the images only; each side with its own labels; the fakes detached; BigGAN's hinge loss.
+def solution_conditional_d_loss(D, x_real, y_real, x_fake, y_fake, T):
+    d_real = D(T(x_real), y_real)
+    d_fake = D(T(x_fake.detach()), y_fake)
+    return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+
+
+# Lesson 08: nearest distances by torch.cdist; a training image's own distance (0) must not count.
+def solution_novelty(samples, train_images):
+    train = train_images.flatten(1)
+    to_train = torch.cdist(samples.flatten(1), train).min(dim=1).values
+    between = torch.cdist(train, train).fill_diagonal_(float("inf")).min(dim=1).values
+    return (to_train.median() / between.median()).item()
+
+
 SOLUTIONS: dict[str, Callable] = {
     "00-brightness": solution_brightness, "00-translation": solution_translation, "00-cutout": solution_cutout,
     "01-d-gap": solution_d_gap, "02-saturation": solution_saturation, "02-contrast": solution_contrast,
     "03-train-step": solution_train_step, "04-differentiable-t": solution_differentiable_T,
     "05-policy": solution_policy_T, "06-ada-update": solution_ada_update,
+    "07-conditional-d-loss": solution_conditional_d_loss, "08-novelty": solution_novelty,
 }
 
 

@@ -389,3 +389,51 @@ def test_in_a_kernel_the_verdict_is_displayed_as_html_with_a_text_fallback(monke
     (bundle, raw), = shown
     assert raw and "diffaug-verdict wrong" in bundle["text/html"] and "&#10008; not yet" in bundle["text/html"]
     assert bundle["text/plain"].startswith("not yet: contrast differs from the formula")
+
+
+# Lesson 07: the conditional D step
+
+def _conditional(swap=False, plain=False, softplus=False, attached=False, t_on_labels=False):
+    def d_loss(D, x_real, y_real, x_fake, y_fake, T):
+        fake = x_fake if attached else x_fake.detach()
+        yr, yf = (y_fake, y_real) if swap else (y_real, y_fake)
+        if t_on_labels:
+            yr = T(yr.float().view(-1, 1, 1, 1)).view(-1).long()
+        d_real = D(x_real if plain else T(x_real), yr)
+        d_fake = D(fake if plain else T(fake), yf)
+        if softplus:
+            return F.softplus(-d_real).mean() + F.softplus(d_fake).mean()
+        return F.relu(1 - d_real).mean() + F.relu(1 + d_fake).mean()
+    return d_loss
+
+
+@pytest.mark.parametrize("mistake, says", [
+    ({"swap": True}, "labels are swapped"), ({"plain": True}, "plain reals"), ({"softplus": True}, "non-saturating"),
+    ({"attached": True}, "reaches G's images"), ({"t_on_labels": True}, "other labels"),
+])
+def test_the_conditional_d_loss_checker_names_each_mistake(mistake, says):
+    from diffaug_lessons.checks import conditional_d_loss_verdict
+
+    assert conditional_d_loss_verdict(_conditional()).ok
+    verdict = conditional_d_loss_verdict(_conditional(**mistake))
+    assert not verdict.ok and says in verdict.text()
+
+
+def test_the_novelty_checker_refuses_a_denominator_that_counts_each_image_itself():
+    from diffaug_lessons.checks import novelty_verdict
+
+    def with_self(samples, train_images):
+        train = train_images.flatten(1)
+        to_train = torch.cdist(samples.flatten(1), train).min(dim=1).values
+        return (to_train.median() / torch.cdist(train, train).min(dim=1).values.median()).item()
+
+    def mean_not_median(samples, train_images):
+        train = train_images.flatten(1)
+        to_train = torch.cdist(samples.flatten(1), train).min(dim=1).values
+        between = torch.cdist(train, train).fill_diagonal_(float("inf")).min(dim=1).values
+        return (to_train.mean() / between.mean()).item()
+
+    verdict = novelty_verdict(with_self)
+    assert not verdict.ok and "nearest *other*" in verdict.text()
+    assert not novelty_verdict(mean_not_median).ok
+    assert not novelty_verdict(lambda samples, train: None).ok

@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+import torch
 
 from diffaug_lessons import cli
 from diffaug_lessons.evidence import (
@@ -309,3 +310,21 @@ def test_best_fid_is_the_lowest_evaluation_and_tables_say_which_number_they_use(
     table = evidence.table(("fid", "best_fid"))
     assert table.header[1:3] == ["FID", "best FID"] and table.rows[0][1:3] == ["65.0 ± 7.1", "45.0 ± 7.1"]
     assert "lowest value of any evaluation" in table.note
+
+
+def test_sample_rows_come_from_the_reference_without_training_and_from_your_run_alike(quick_reference):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    reference = Reference.load(quick_reference)
+    configs = lesson_configs("03", "quick")
+    from_reference = gather(configs, seeds=0, reference=reference, progress=False)
+    assert from_reference.runs == {name: [] for name in configs}  # nothing trained
+    kept = from_reference.samples("baseline", 1)
+    assert kept.shape[0] == 16 and torch.equal(kept, reference.samples(configs["baseline"].replace(seed=1)))
+    mine = gather(configs, seeds=1, reference=reference, progress=False)  # seed 0 from the cache, as trained
+    assert torch.equal(mine.samples("baseline", 0), reference.samples(configs["baseline"]))
+    fig = mine.show_samples(["baseline", "DiffAugment"], labels={"baseline": "no T"})
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["no T: seeds 0, 1, a row each (seed 0: your run)", "DiffAugment: seeds 0, 1, a row each (seed 0: your run)"]
+    assert fig.axes[0].images[0].get_array().shape[0] > fig.axes[0].images[0].get_array().shape[1] / 16  # two rows

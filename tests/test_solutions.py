@@ -14,7 +14,8 @@ VERDICTS = {
     "00-cutout": checks.cutout_verdict, "01-d-gap": checks.d_gap_verdict, "02-saturation": checks.saturation_verdict,
     "02-contrast": checks.contrast_verdict, "03-train-step": checks.train_step_verdict,
     "04-differentiable-t": checks.differentiable_verdict, "05-policy": checks.policy_verdict,
-    "06-ada-update": checks.ada_update_verdict,
+    "06-ada-update": checks.ada_update_verdict, "07-conditional-d-loss": checks.conditional_d_loss_verdict,
+    "08-novelty": checks.novelty_verdict,
 }
 
 
