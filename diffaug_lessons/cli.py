@@ -114,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     recipe_parser.add_argument("--cached-only", action="store_true",
                                help="train nothing: use what the cache and the shipped reference hold")
 
+    commands.add_parser("results", help="print the README's results section: the lessons' tables and findings "
+                        "from the shipped reference")
     commands.add_parser("runs", help="list the saved runs in the cache")
     return parser
 
@@ -130,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _reference(args)
         if args.command == "recipe":
             return _recipe(args)
+        if args.command == "results":
+            from .findings import results_markdown
+
+            print(results_markdown())
+            return 0
         return _list_runs()
     except (ValueError, TypeError, OSError, RuntimeError) as error:  # OSError: missing files, a full disk
         print(f"error: {error}", file=sys.stderr)
