@@ -27,6 +27,7 @@ pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "notebooks" / "playground.ipynb"
 LESSON_00 = ROOT / "notebooks" / "00_setup_and_data.ipynb"
+LESSON_08 = ROOT / "notebooks" / "08_faces_100_shot.ipynb"
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -66,21 +67,29 @@ def _wait_for_server(url: str, process: subprocess.Popen, timeout: float = 60.0)
 
 @pytest.fixture
 def lab(tmp_path, request):
-    """A running JupyterLab serving a copy of a notebook (the playground, or ``request.param``); stopped at teardown."""
+    """A running JupyterLab serving a copy of a notebook (the playground, or ``request.param``: a path, or
+    (path, {source line: replacement}, quick mode?)); stopped at teardown."""
     if not CHROMIUM.exists():
         _unavailable(f"no Chromium at {CHROMIUM} (install it, e.g. apt-get install chromium)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    notebook = getattr(request, "param", NOTEBOOK)
+    notebook, replacements, quick = getattr(request, "param", NOTEBOOK), {}, True
+    if isinstance(notebook, tuple):
+        notebook, replacements, quick = notebook
     notebooks = tmp_path / "notebooks"
     notebooks.mkdir()
-    shutil.copy(notebook, notebooks / notebook.name)
+    text = notebook.read_text()
+    for old, new in replacements.items():
+        assert json.dumps(old)[1:-1] in text, old
+        text = text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1])
+    (notebooks / notebook.name).write_text(text)
     for name, values in LAB_SETTINGS.items():
         path = tmp_path / "lab-settings" / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(values))
     home = tmp_path / "home"
     env = {
-        **os.environ, "DIFFAUG_LESSONS_QUICK": "1", "DIFFAUG_LESSONS_HOME": str(home), "OMP_NUM_THREADS": "1",
+        **{key: value for key, value in os.environ.items() if key != "DIFFAUG_LESSONS_QUICK"},
+        **({"DIFFAUG_LESSONS_QUICK": "1"} if quick else {}), "DIFFAUG_LESSONS_HOME": str(home), "OMP_NUM_THREADS": "1",
         "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "lab-settings"), "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
         "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
         "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"), "IPYTHONDIR": str(tmp_path / "ipython"),
@@ -320,6 +329,66 @@ def test_a_prediction_and_a_checker_in_jupyterlab(lab):
             expect(formulas).to_contain_text("def translation(x: Tensor, shift_h: Tensor, shift_w: Tensor)")
             formulas.scroll_into_view_if_needed()
             formulas.screenshot(path=SCREENSHOTS / "formulas.png")
+            assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                                has_text="Error").count() == 0
+        finally:
+            browser.close()
+
+
+RIGHT_NOVELTY = """def novelty(samples, train_images):
+    train = train_images.flatten(1)
+    to_train = torch.cdist(samples.flatten(1), train).min(dim=1).values
+    between = torch.cdist(train, train).fill_diagonal_(float("inf")).min(dim=1).values
+    return (to_train.median() / between.median()).item()
+
+check_novelty(novelty);"""
+
+
+@pytest.mark.parametrize("lab", [(LESSON_08, {"SEEDS = 1": "SEEDS = 0"}, False)], indirect=True)
+def test_lesson_08_shows_every_seed_from_the_reference_without_training_and_checks_an_exercise(lab):
+    """Lesson 08 in its CPU preset with SEEDS = 0: the FID table and the sample grid of every seed come from
+    the shipped reference (no run is trained), the copy-check exercise is judged, a prediction answered."""
+    from playwright.sync_api import expect, sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    expect.set_options(timeout=30_000)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(60_000)
+            page.goto(lab["url"])
+            page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1, timeout=60_000)
+            _run_all_cells(page)
+
+            # the sample grids of every seed, drawn from the reference
+            grid = page.locator(".jp-CodeCell", has_text="ev.show_samples()").first
+            expect(grid.locator(".jp-OutputArea-output img")).to_have_count(2, timeout=180_000)  # training faces, runs
+            grid.scroll_into_view_if_needed()
+            grid.screenshot(path=SCREENSHOTS / "lesson08_samples_from_reference.png")
+            table = page.locator(".jp-CodeCell", has_text='ev.table(("fid", "best_fid", "kid"))').first
+            expect(table.locator(".jp-OutputArea")).to_contain_text("DiffAugment's FID below the baseline's: in")
+            assert not (lab["home"] / "runs").exists() or not any((lab["home"] / "runs").iterdir()), "a run trained"
+
+            # the prediction: answer hidden until a choice is checked
+            question = page.locator(".diffaug-predict").first
+            question.scroll_into_view_if_needed()
+            feedback = question.locator(".diffaug-predict-feedback")
+            expect(feedback).not_to_contain_text("FID compares the statistics")
+            question.locator("label", has_text="C. very high").locator("input").check()
+            question.locator("button.diffaug-predict-check").click()
+            expect(feedback).to_contain_text("the answer is A. about 0")
+            expect(feedback).to_contain_text("FID compares the statistics")
+
+            # the exercise: "not written yet", then a right copy check
+            cell = page.locator(".jp-CodeCell", has_text="def novelty(samples, train_images):").first
+            cell.scroll_into_view_if_needed()
+            output = cell.locator(".jp-OutputArea")
+            expect(output).to_contain_text("not written yet?")
+            _run_cell_with(page, cell, RIGHT_NOVELTY)
+            expect(output).to_contain_text("correct: copies score 0")
+            cell.screenshot(path=SCREENSHOTS / "lesson08_checker_right.png")
             assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
                                 has_text="Error").count() == 0
         finally:
