@@ -39,7 +39,7 @@ lab: setup
 test: setup
 	$(BIN)/ruff check diffaug_lessons tests benchmarks
 	OMP_NUM_THREADS=1 DIFFAUG_LESSONS_QUICK=1 DIFFAUG_LESSONS_HOME=$(CURDIR)/.cache/test-home \
-		$(BIN)/python -m pytest tests notebooks --nbval-lax -p no:cacheprovider --durations=20
+		$(BIN)/python -m pytest tests notebooks --nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg -p no:cacheprovider --durations=20
 
 # Re-execute every notebook in full CPU mode and store its outputs (what is committed).
 notebooks: setup
