@@ -37,7 +37,7 @@ from .experiments import (
 )
 from .lessons import LESSONS, lesson_configs, reference_seeds, sweep_label
 from .numerics import NUMERICS_VERSION
-from .plots import OTHER_COLOURS, STRATEGY_COLOURS, colours_for
+from .plots import STRATEGY_COLOURS, colours_for, key_colours
 from .reference import (
     BEST,
     REFERENCE_COMMAND,
@@ -430,10 +430,11 @@ class Evidence:
     # -- plots ----------------------------------------------------------------
     def plot_keys(self, ax: Any, name: str, keys: Mapping[str, str], colors: Sequence[str] | None = None) -> Any:
         """Several keys of one run over training (``keys``: key -> label), each as a band over seeds with
-        its mean, the student's run dashed. ``colors``: one per key (default :data:`plots.OTHER_COLOURS`)."""
+        its mean, the student's run dashed. ``colors``: one per key (default :func:`plots.key_colours`: training
+        reals blue, held-out reals green, fakes vermilion, in every lesson)."""
         import numpy as np
 
-        colors = list(colors or OTHER_COLOURS)
+        colors = list(colors or key_colours(keys))
         seeds = self.seeds(name)
         steps = np.array([row["step"] for row in self.histories[name][seeds[0]]])
         for (key, label), color in zip(keys.items(), colors):

@@ -29,6 +29,30 @@ STRATEGY_COLOURS = {
 }
 # Runs that share a strategy (or whose strategy is not known): Okabe & Ito's palette, in this order.
 OTHER_COLOURS = ("#D55E00", "#009E73", "#56B4E9", "#0072B2", "#E69F00", "#CC79A7", "#000000", "#F0E442")
+# What D is shown, in every plot of D's outputs or accuracies: training reals, held-out reals, fakes (plain and
+# through T; the augmented versions share their image's colour). And ADA's two curves.
+KEY_COLOURS = {
+    **{f"{prefix}{what}{suffix}": colour for prefix in ("d_", "acc_") for suffix in ("", "_aug")
+       for what, colour in (("train", "#0072B2"), ("heldout", "#009E73"), ("fake", "#D55E00"))},
+    "acc_fake_g": "#CC79A7", "d_fake_g": "#CC79A7", "p": "#CC79A7", "r_t": "#E69F00",
+}
+
+REAL_COLOUR = KEY_COLOURS["d_heldout"]  # lines that mark real images (the data's own measure) in a plot
+
+
+def key_colours(keys: Iterable[str]) -> list[str]:
+    """One colour per history key (:data:`KEY_COLOURS`; unknown keys take :data:`OTHER_COLOURS` in order);
+    two keys of one plot that would share a colour (a key and its ``_aug``) take the next free ones."""
+    chosen: list[str] = []
+    spare = iter(colour for colour in OTHER_COLOURS)
+    for key in keys:
+        colour = KEY_COLOURS.get(key)
+        while colour is None or colour in chosen:
+            colour = next(spare, "#000000")
+        chosen.append(colour)
+    return chosen
+
+
 # The lines between the images of a grid: a saturated blue. T fills with 0 (mid-grey, 128), and a grey
 # image (digits, faces) is grey everywhere, so no grey border of T can merge into a separator.
 SEPARATOR_COLOUR = (0, 102, 255)
@@ -115,11 +139,8 @@ def show_grids(grids: dict[str, torch.Tensor], nrow: int | None = None, size: fl
     return fig
 
 
-D_OUTPUT_LINES = (
-    ("d_train", "training reals", "tab:blue"),
-    ("d_heldout", "held-out reals", "tab:green"),
-    ("d_fake", "fakes G(z)", "tab:red"),
-)
+D_OUTPUT_LINES = tuple((key, label, KEY_COLOURS[key]) for key, label in (
+    ("d_train", "training reals"), ("d_heldout", "held-out reals"), ("d_fake", "fakes G(z)")))
 
 
 def plot_d_outputs(history: Sequence[dict[str, float]], ax: Axes, title: str = "", augmented: bool = False) -> Axes:

@@ -245,3 +245,19 @@ def test_make_lab_installs_the_overrides_where_jupyterlab_reads_them(tmp_path):
     copy = re.search(rf"^cp lab/overrides.json {re.escape(str(target))}$", plan, re.MULTILINE)
     assert copy, plan
     assert copy.start() < plan.index("jupyter lab --ip"), "the settings must be in place before JupyterLab starts"
+
+
+def test_one_colour_per_thing_shown_from_the_package_never_from_a_notebook():
+    import json
+    from pathlib import Path
+
+    from diffaug_lessons.plots import KEY_COLOURS, OTHER_COLOURS, key_colours
+
+    assert key_colours(["d_train", "d_heldout", "d_fake"]) == [KEY_COLOURS["d_train"], KEY_COLOURS["d_heldout"],
+                                                               KEY_COLOURS["d_fake"]]
+    both = key_colours(["acc_train", "acc_train_aug", "unknown key"])
+    assert both[0] == KEY_COLOURS["acc_train"] and len(set(both)) == 3 and set(both[1:]) <= set(OTHER_COLOURS)
+    for path in sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb")):
+        for cell in json.loads(path.read_text())["cells"]:
+            source = "".join(cell["source"])
+            assert "colors=" not in source and "tab:" not in source, f"{path.name} picks its own colours"
