@@ -953,6 +953,15 @@ def listed_runs() -> list[Run]:
     return [run for run in list_runs() if run.status != "running"]
 
 
+def _lesson_04_runs(runs: Sequence[Run]) -> set[Path]:
+    """The folders among ``runs`` of lesson 04's four strategies at seed 0 (this machine's preset)."""
+    from .lessons import lesson_configs
+    from .runs import run_name
+
+    names = {run_name(config) for config in lesson_configs("04").values()}
+    return {run.path for run in runs if run.path.name in names}
+
+
 class RunComparison(_Panel):
     """Pick saved runs; see their curves, final numbers and samples. See :func:`run_comparison`."""
 
@@ -988,8 +997,11 @@ class RunComparison(_Panel):
 
     def refresh(self, selected: Sequence[Run] | None = None) -> None:
         """List the runs again, keeping the chosen ones chosen (or choosing ``selected``; default: the four newest)."""
+        first = not self.runs and selected is None
         kept = {run.path for run in (selected if selected is not None else self.chosen())}
         self.runs = self._source()
+        if first:  # opening: lesson 04's four strategies (seed 0) where the cache has them
+            kept = _lesson_04_runs(self.runs)
         chosen = [i for i, run in enumerate(self.runs) if run.path in kept] or list(range(min(4, len(self.runs))))
         labels = [run_label(run) for run in self.runs]
         labels = [f"{label} [{run.path.name}]" if labels.count(label) > 1 else label
@@ -1033,12 +1045,12 @@ class RunComparison(_Panel):
 def run_comparison(runs: Sequence[Run] | None = None, selected: Sequence[Run] | None = None) -> RunComparison:
     """Saved runs side by side: a metric's curves, a table of numbers and the final samples.
 
-    ``runs``: the runs to offer (default: every run in the cache that is not training now, newest
-    first; Refresh lists again). ``selected``: the runs chosen at first (default: the four newest
-    offered). Runs are named in words (strategy, data amount, policy, strengths, seed); the table
-    says which statistic it shows: the mean of the last three evaluations (as the lessons' tables)
-    or the final value. A run's curve is in its strategy's colour (runs of one strategy share a
-    palette), and the FID/KID axis is sized to what the chosen runs reach after their first quarter of
+    ``runs``: the runs to offer (default: every run in the cache that is not training now, newest first;
+    Refresh lists again). ``selected``: the runs chosen at first (default: lesson 04's four strategies at seed
+    0 where they are offered, else the four newest). Runs are named in words (strategy, data amount, policy,
+    strengths, seed); the table says which statistic it shows: the mean of the last three evaluations (as the
+    lessons' tables) or the final value. A run's curve is in its strategy's colour (runs of one strategy share
+    a palette), and the FID/KID axis is sized to what the chosen runs reach after their first quarter of
     training, so a run whose early FID ran into the thousands does not flatten the others
     (:func:`comparison_curves_png`).
     """

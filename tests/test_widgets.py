@@ -457,3 +457,16 @@ def test_the_playground_offers_the_real_faces():
     assert faces.shape == (4, 1, 32, 32) and -1 <= faces.min() and faces.max() <= 1
     playground = policy_playground(dataset="faces", resolution=32)
     assert "faces" in playground.dataset.options
+
+
+def test_comparison_opens_on_lesson_04s_four_strategies_not_the_newest_runs(tiny_config, monkeypatch):
+    from diffaug_lessons import lessons
+
+    four = {strategy: tiny_config(seed=9, strategy=strategy) for strategy in ("none", "reals_only", "d_only", "diffaugment")}
+    runs = [cached_train(config, progress=False) for config in four.values()]
+    newest = cached_train(tiny_config(seed=9, strategy="diffaugment", policy="rot90"), progress=False)
+    monkeypatch.setattr(lessons, "lesson_configs", lambda lesson, preset=None: four if lesson == "04" else {})
+    comparison = run_comparison(runs=[newest, *runs])
+    assert {run.path for run in comparison.chosen()} == {run.path for run in runs}
+    monkeypatch.setattr(lessons, "lesson_configs", lambda lesson, preset=None: {})
+    assert run_comparison(runs=[newest, *runs]).chosen()[0].path == newest.path  # none of lesson 04: the newest
