@@ -24,6 +24,21 @@ def home() -> Path:
     return path
 
 
+def shown(path: str | Path) -> str:
+    """``path`` as a lesson prints it: under the user's home folder as ``~/...`` (a notebook's stored output
+    then names no one's machine)."""
+    path, user_home = Path(path), Path.home()
+    try:
+        return str(Path("~") / path.relative_to(user_home))
+    except ValueError:
+        return str(path)
+
+
+def shown_text(text: str) -> str:
+    """``text`` (an error message, say) with the user's home folder written ``~``, as :func:`shown` does."""
+    return text.replace(str(Path.home()), "~")
+
+
 def data_dir() -> Path:
     """Where downloaded datasets are kept."""
     path = home() / "data"

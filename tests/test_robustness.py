@@ -166,3 +166,14 @@ def test_python_dash_m_runs_the_command_line():
     assert done.returncode == 2 and "unknown strategy 'nope'" in done.stderr
     done = subprocess.run([sys.executable, "-m", "diffaug_lessons", "--help"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "reproduce" in done.stdout
+
+
+def test_a_path_under_the_home_folder_is_shown_with_a_tilde(monkeypatch, tmp_path):
+    from pathlib import Path
+
+    from diffaug_lessons import settings
+
+    monkeypatch.setattr(Path, "home", classmethod(lambda cls: tmp_path))
+    assert settings.shown(tmp_path / ".cache" / "diffaug_lessons") == "~/.cache/diffaug_lessons"
+    assert settings.shown("/srv/class/runs") == "/srv/class/runs"  # elsewhere: as it is
+    assert settings.shown_text(f"no file at {tmp_path}/x.npz") == "no file at ~/x.npz"
