@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit(f"{home} is not empty")
         cold = execute(notebook, home)
         cached = execute(notebook, home)
-        print(f"{notebook.name}: cold {cold / 60:.1f} min, from the cache {cached:.0f} s "
+        cold_text = f"{cold:.0f} s" if cold < 120 else f"{cold / 60:.1f} min"
+        print(f"{notebook.name}: cold {cold_text}, from the cache {cached:.0f} s "
               f"(load average {os.getloadavg()[0]:.2f} after)")
         if args.home is None:
             shutil.rmtree(home, ignore_errors=True)
