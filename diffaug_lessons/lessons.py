@@ -13,9 +13,10 @@ from .train import STRATEGIES, TrainConfig, lesson_config
 
 LESSONS = ("01", "02", "03", "04", "04-sweep", "05", "06", "06-rot90", "07", "08")
 # Seeds behind each lesson's reference results: five for the four strategies (lessons 03 and 04 share
-# them), the recipe study's policies (lesson 05) and the runs of lessons 07 and 08 (the conditional and
-# the faces studies' selection seeds), three for every other run.
-REFERENCE_SEEDS = {"03": 5, "04": 5, "05": 5, "07": 5, "08": 5}
+# them) and the recipe study's policies (lesson 05); ten for lessons 07 and 08, whose runs are their
+# study's chosen setting: the selection seeds 0-4 it was chosen on and the confirmation seeds 5-9 (a lesson
+# that showed only the seeds a setting was chosen on would show its luck); three for every other run.
+REFERENCE_SEEDS = {"03": 5, "04": 5, "05": 5, "07": 10, "08": 10}
 DEFAULT_REFERENCE_SEEDS = 3
 
 
