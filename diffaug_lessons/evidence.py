@@ -474,13 +474,14 @@ class Evidence:
 
     def plot(self, ax: Any, key: str = "fid", names: Sequence[str] | None = None,
              labels: Mapping[str, str] | None = None, colors: Sequence[str] | None = None,
-             real_line: bool = True, from_step: int | None = None) -> Any:
+             real_line: bool = True, from_step: int | None = None, log: bool = False) -> Any:
         """``key`` over training: for each run a band from the lowest to the highest seed, the mean over
         seeds thick, the student's own runs drawn on top (dashed). FID/KID get the reals' reference line.
         ``colors``: one per run, in order (default :func:`plots.colours_for`: runs of different strategies in
         their strategy's colour, runs that share one in :data:`plots.OTHER_COLOURS`).
         ``from_step``: size the y axis to the values from that step on (the first evaluations, far
-        higher, run off the top), so a late rise stays visible on a linear axis."""
+        higher, run off the top), so a late rise stays visible on a linear axis. ``log``: a log y axis
+        instead."""
         import numpy as np
 
         scale, ylabel = self.scale(key)
@@ -508,7 +509,10 @@ class Evidence:
             bottom = min(0.0, real[key] * scale * 1.15)  # an unbiased KID of near-identical sets can be below 0
         ax.set_xlabel("step")
         ax.set_ylabel(ylabel)
-        ax.set_ylim(bottom=bottom)
+        if log:  # a log axis: every decade readable, from the first evaluations to the last
+            ax.set_yscale("log")
+        else:
+            ax.set_ylim(bottom=bottom)
         if from_step is not None:
             late = [row[key] * scale for name in names for history in self.histories[name].values()
                     for row in history if row["step"] >= from_step]

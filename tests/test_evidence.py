@@ -328,3 +328,18 @@ def test_sample_rows_come_from_the_reference_without_training_and_from_your_run_
     titles = [ax.get_title() for ax in fig.axes]
     assert titles == ["no T: seeds 0, 1, a row each (seed 0: your run)", "DiffAugment: seeds 0, 1, a row each (seed 0: your run)"]
     assert fig.axes[0].images[0].get_array().shape[0] > fig.axes[0].images[0].get_array().shape[1] / 16  # two rows
+
+
+def test_a_log_axis_shows_every_decade_and_never_a_bottom_of_zero(quick_reference):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ev = gather(lesson_configs("03", "quick"), seeds=0, reference=Reference.load(quick_reference), progress=False)
+    _, (linear, log) = plt.subplots(1, 2)
+    ev.plot(linear, "fid", real_line=False)
+    ev.plot(log, "fid", real_line=False, log=True)
+    assert linear.get_yscale() == "linear" and linear.get_ylim()[0] == 0
+    assert log.get_yscale() == "log" and 0 < log.get_ylim()[0] < min(ev.value(name, s) for name in ev.configs for s in ev.seeds())
+    plt.close("all")
