@@ -8,6 +8,7 @@ page shows. Screenshots go to
 own browser everywhere): the test is skipped without it, unless CI is set, where it fails.
 """
 
+import contextlib
 import json
 import os
 import secrets
@@ -154,12 +155,13 @@ def _run_all_cells(page, timeout: float = 60.0) -> None:
     raise AssertionError("Run > Run All Cells did not run the notebook")
 
 
-def test_playground_notebook_in_jupyterlab(lab):
+@contextlib.contextmanager
+def _notebook_page(lab):
+    """Chromium on the lab's notebook, every cell run (Run > Run All Cells); yields the page, closes the browser."""
     from playwright.sync_api import expect, sync_playwright
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     expect.set_options(timeout=30_000)
-    started = time.monotonic()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
@@ -168,77 +170,84 @@ def test_playground_notebook_in_jupyterlab(lab):
             page.goto(lab["url"])
             page.locator(".jp-Notebook .jp-Cell").first.wait_for()
             expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1, timeout=60_000)
-
             _run_all_cells(page)
-
-            # 1. Policy playground: a checkbox and a slider each redraw the preview.
-            playground = page.locator(".diffaug-playground")
-            preview = playground.locator("img.diffaug-playground-image")
-            expect(preview).to_be_visible(timeout=90_000)  # the kernel imports torch first
-            first_src = _changes(preview, "src", None)
-            page.screenshot(path=SCREENSHOTS / "page_after_run_all.png")
-            playground.screenshot(path=SCREENSHOTS / "playground_before.png")
-            playground.locator(".widget-checkbox", has_text="brightness").locator("input").click()
-            after_checkbox = _changes(preview, "src", first_src)
-            expect(playground.locator(".widget-html", has_text="DiffAugment(x")).to_contain_text(
-                '"saturation,contrast,translation,cutout"')
-            handle = playground.locator(".widget-slider", has_text="cutout ratio").locator(".noUi-handle")
-            handle.focus()
-            tick = time.monotonic()
-            handle.press("ArrowRight")  # one step: 0.5 -> 0.525
-            after_slider = _changes(preview, "src", after_checkbox)
-            redraw_seconds = time.monotonic() - tick  # key press -> new picture in the page (kernel round trip)
-            for _ in range(3):
-                handle.press("ArrowRight")
-            _changes(preview, "src", after_slider)
-            expect(playground.locator(".widget-html", has_text="DiffAugment(x")).to_contain_text("cutout_ratio=0.6")
-            playground.screenshot(path=SCREENSHOTS / "playground_after.png")
-
-            # 2. Strategy explorer: the table and the highlighted lines of train_step.
-            explorer = page.locator(".diffaug-explorer")
-            explorer.locator("button", has_text="D only").click()
-            expect(explorer.locator("tr.chosen")).to_contain_text("D only")
-            expect(explorer.locator(".t-skipped")).to_have_count(1)
-            explorer.screenshot(path=SCREENSHOTS / "strategy_explorer.png")
-
-            # 3. Dashboard: Start, wait for the first evaluation, Stop; the run is saved.
-            dashboard = page.locator(".diffaug-dashboard")
-            curves = dashboard.locator("img.diffaug-dashboard-curves")
-            samples = dashboard.locator("img.diffaug-dashboard-samples")
-            curves_before, samples_before = curves.get_attribute("src"), samples.get_attribute("src")
-            dashboard.screenshot(path=SCREENSHOTS / "dashboard_before.png")
-            steps = dashboard.locator(".diffaug-dashboard-steps input")
-            steps.fill("2000")
-            steps.press("Enter")
-            dashboard.locator("button.diffaug-dashboard-start").click()
-            message = dashboard.locator(".diffaug-dashboard-message")
-            expect(message).to_contain_text("running: step 200/2000", timeout=90_000)  # two evaluations
-            _changes(curves, "src", curves_before)
-            _changes(samples, "src", samples_before)
-            dashboard.locator("button.diffaug-dashboard-start").click()
-            expect(message).to_contain_text("a run is already training: press Stop first")
-            dashboard.locator("button.diffaug-dashboard-stop").click()
-            expect(message).to_contain_text("stopped: step", timeout=30_000)
-            dashboard.screenshot(path=SCREENSHOTS / "dashboard_stopped.png")
-            metas = list((lab["home"] / "runs").glob("*/meta.json"))
-            assert len(metas) == 1 and json.loads(metas[0].read_text())["status"] == "stopped"
-            assert json.loads((metas[0].parent / "config.json").read_text())["steps"] == 2000
-
-            # 4. Run comparison: Refresh lists the stopped run with its numbers and samples.
-            comparison = page.locator(".diffaug-comparison")
-            curves = comparison.locator("img").first  # "no runs chosen" until Refresh finds the run
-            empty_curves = curves.get_attribute("src")
-            comparison.locator("button.diffaug-comparison-refresh").click()
-            expect(comparison.locator(".diffaug-comparison-table")).to_contain_text(metas[0].parent.name)
-            expect(comparison.locator(".diffaug-comparison-table")).to_contain_text("stopped")
-            expect(curves).not_to_have_attribute("src", empty_curves)
-            expect(comparison.locator("img").last).to_be_visible()
-            comparison.screenshot(path=SCREENSHOTS / "comparison.png")
-            dashboard.scroll_into_view_if_needed()
-            page.screenshot(path=SCREENSHOTS / "page_at_the_end.png")
-            assert page.locator(".jp-OutputArea-output", has_text="Error").count() == 0
+            yield page
         finally:
             browser.close()
+
+
+def test_playground_notebook_in_jupyterlab(lab):
+    from playwright.sync_api import expect
+
+    started = time.monotonic()
+    with _notebook_page(lab) as page:
+
+        # 1. Policy playground: a checkbox and a slider each redraw the preview.
+        playground = page.locator(".diffaug-playground")
+        preview = playground.locator("img.diffaug-playground-image")
+        expect(preview).to_be_visible(timeout=90_000)  # the kernel imports torch first
+        first_src = _changes(preview, "src", None)
+        page.screenshot(path=SCREENSHOTS / "page_after_run_all.png")
+        playground.screenshot(path=SCREENSHOTS / "playground_before.png")
+        playground.locator(".widget-checkbox", has_text="brightness").locator("input").click()
+        after_checkbox = _changes(preview, "src", first_src)
+        expect(playground.locator(".widget-html", has_text="DiffAugment(x")).to_contain_text(
+            '"saturation,contrast,translation,cutout"')
+        handle = playground.locator(".widget-slider", has_text="cutout ratio").locator(".noUi-handle")
+        handle.focus()
+        tick = time.monotonic()
+        handle.press("ArrowRight")  # one step: 0.5 -> 0.525
+        after_slider = _changes(preview, "src", after_checkbox)
+        redraw_seconds = time.monotonic() - tick  # key press -> new picture in the page (kernel round trip)
+        for _ in range(3):
+            handle.press("ArrowRight")
+        _changes(preview, "src", after_slider)
+        expect(playground.locator(".widget-html", has_text="DiffAugment(x")).to_contain_text("cutout_ratio=0.6")
+        playground.screenshot(path=SCREENSHOTS / "playground_after.png")
+
+        # 2. Strategy explorer: the table and the highlighted lines of train_step.
+        explorer = page.locator(".diffaug-explorer")
+        explorer.locator("button", has_text="D only").click()
+        expect(explorer.locator("tr.chosen")).to_contain_text("D only")
+        expect(explorer.locator(".t-skipped")).to_have_count(1)
+        explorer.screenshot(path=SCREENSHOTS / "strategy_explorer.png")
+
+        # 3. Dashboard: Start, wait for the first evaluation, Stop; the run is saved.
+        dashboard = page.locator(".diffaug-dashboard")
+        curves = dashboard.locator("img.diffaug-dashboard-curves")
+        samples = dashboard.locator("img.diffaug-dashboard-samples")
+        curves_before, samples_before = curves.get_attribute("src"), samples.get_attribute("src")
+        dashboard.screenshot(path=SCREENSHOTS / "dashboard_before.png")
+        steps = dashboard.locator(".diffaug-dashboard-steps input")
+        steps.fill("2000")
+        steps.press("Enter")
+        dashboard.locator("button.diffaug-dashboard-start").click()
+        message = dashboard.locator(".diffaug-dashboard-message")
+        expect(message).to_contain_text("running: step 200/2000", timeout=90_000)  # two evaluations
+        _changes(curves, "src", curves_before)
+        _changes(samples, "src", samples_before)
+        dashboard.locator("button.diffaug-dashboard-start").click()
+        expect(message).to_contain_text("a run is already training: press Stop first")
+        dashboard.locator("button.diffaug-dashboard-stop").click()
+        expect(message).to_contain_text("stopped: step", timeout=30_000)
+        dashboard.screenshot(path=SCREENSHOTS / "dashboard_stopped.png")
+        metas = list((lab["home"] / "runs").glob("*/meta.json"))
+        assert len(metas) == 1 and json.loads(metas[0].read_text())["status"] == "stopped"
+        assert json.loads((metas[0].parent / "config.json").read_text())["steps"] == 2000
+
+        # 4. Run comparison: Refresh lists the stopped run with its numbers and samples.
+        comparison = page.locator(".diffaug-comparison")
+        curves = comparison.locator("img").first  # "no runs chosen" until Refresh finds the run
+        empty_curves = curves.get_attribute("src")
+        comparison.locator("button.diffaug-comparison-refresh").click()
+        expect(comparison.locator(".diffaug-comparison-table")).to_contain_text(metas[0].parent.name)
+        expect(comparison.locator(".diffaug-comparison-table")).to_contain_text("stopped")
+        expect(curves).not_to_have_attribute("src", empty_curves)
+        expect(comparison.locator("img").last).to_be_visible()
+        comparison.screenshot(path=SCREENSHOTS / "comparison.png")
+        dashboard.scroll_into_view_if_needed()
+        page.screenshot(path=SCREENSHOTS / "page_at_the_end.png")
+        assert page.locator(".jp-OutputArea-output", has_text="Error").count() == 0
     print(f"browser test: {time.monotonic() - started:.1f} s in the browser; "
           f"slider key press to new preview in the page: {redraw_seconds * 1000:.0f} ms")
 
@@ -268,71 +277,59 @@ def _run_cell_with(page, cell, code: str) -> None:
 
 @pytest.mark.parametrize("lab", [LESSON_00], indirect=True)
 def test_a_prediction_and_a_checker_in_jupyterlab(lab):
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    expect.set_options(timeout=30_000)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            page.goto(lab["url"])
-            page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1, timeout=60_000)
-            _run_all_cells(page)
+    with _notebook_page(lab) as page:
 
-            # 1. A prediction: a wrong answer, then the right one; each verdict shows under the question.
-            question = page.locator(".diffaug-predict").first
-            expect(question).to_be_visible(timeout=90_000)  # the kernel imports torch first
-            question.scroll_into_view_if_needed()
-            feedback = question.locator(".diffaug-predict-feedback")
-            question.locator("label", has_text="A. black").locator("input").check()
-            question.locator("button.diffaug-predict-check").click()
-            expect(feedback).to_contain_text("Not quite: you chose A; the answer is C. mid-grey")
-            question.screenshot(path=SCREENSHOTS / "prediction_wrong.png")
-            question.locator("label", has_text="C. mid-grey").locator("input").check()
-            question.locator("button.diffaug-predict-check").click()
-            expect(feedback).to_contain_text("Right: C. mid-grey")
-            expect(feedback).to_contain_text("Both fill with 0")
-            question.screenshot(path=SCREENSHOTS / "prediction_right.png")
+        # 1. A prediction: a wrong answer, then the right one; each verdict shows under the question.
+        question = page.locator(".diffaug-predict").first
+        expect(question).to_be_visible(timeout=90_000)  # the kernel imports torch first
+        question.scroll_into_view_if_needed()
+        feedback = question.locator(".diffaug-predict-feedback")
+        question.locator("label", has_text="A. black").locator("input").check()
+        question.locator("button.diffaug-predict-check").click()
+        expect(feedback).to_contain_text("Not quite: you chose A; the answer is C. mid-grey")
+        question.screenshot(path=SCREENSHOTS / "prediction_wrong.png")
+        question.locator("label", has_text="C. mid-grey").locator("input").check()
+        question.locator("button.diffaug-predict-check").click()
+        expect(feedback).to_contain_text("Right: C. mid-grey")
+        expect(feedback).to_contain_text("Both fill with 0")
+        question.screenshot(path=SCREENSHOTS / "prediction_right.png")
 
-            # 2. A checker: the exercise cell says "not written yet", then judges a wrong and a right translation.
-            cell = page.locator(".jp-CodeCell", has_text="def my_translation(x, shift_h, shift_w):").first
-            cell.scroll_into_view_if_needed()
-            output = cell.locator(".jp-OutputArea")
-            expect(output).to_contain_text("not written yet?", timeout=90_000)  # Run All reached it
-            _run_cell_with(page, cell, WRONG_TRANSLATION)
-            expect(output).to_contain_text("not yet: translation differs from the formula")
-            expect(output).to_contain_text("wrap-around, as torch.roll does")
-            expect(output).to_contain_text("expected 0.0000")
-            cell.screenshot(path=SCREENSHOTS / "checker_wrong.png")
-            _run_cell_with(page, cell, RIGHT_TRANSLATION)
-            expect(output).to_contain_text("correct: translation matches the package's formula")
-            expect(output).not_to_contain_text("wrap-around")
-            cell.screenshot(path=SCREENSHOTS / "checker_right.png")
-            # the three solutions of the lesson are hidden behind a button (their code is in the package, not
-            # the notebook); the translation's checker verdict shows, and a press reveals its code
-            solutions = page.locator(".diffaug-solution")
-            expect(solutions).to_have_count(3)
-            expect(page.locator(".jp-Notebook", has_text="def solution_translation")).to_have_count(0)
-            shown = page.locator(".jp-CodeCell", has_text='solution("00-translation")').first
-            shown.scroll_into_view_if_needed()
-            expect(shown.locator(".jp-OutputArea")).to_contain_text("correct: translation matches")
-            shown.locator("button.diffaug-solution-show").click()
-            expect(shown.locator(".diffaug-solution-code")).to_contain_text("def solution_translation(x, shift_h, shift_w):")
-            shown.screenshot(path=SCREENSHOTS / "solution_revealed.png")
+        # 2. A checker: the exercise cell says "not written yet", then judges a wrong and a right translation.
+        cell = page.locator(".jp-CodeCell", has_text="def my_translation(x, shift_h, shift_w):").first
+        cell.scroll_into_view_if_needed()
+        output = cell.locator(".jp-OutputArea")
+        expect(output).to_contain_text("not written yet?", timeout=90_000)  # Run All reached it
+        _run_cell_with(page, cell, WRONG_TRANSLATION)
+        expect(output).to_contain_text("not yet: translation differs from the formula")
+        expect(output).to_contain_text("wrap-around, as torch.roll does")
+        expect(output).to_contain_text("expected 0.0000")
+        cell.screenshot(path=SCREENSHOTS / "checker_wrong.png")
+        _run_cell_with(page, cell, RIGHT_TRANSLATION)
+        expect(output).to_contain_text("correct: translation matches the package's formula")
+        expect(output).not_to_contain_text("wrap-around")
+        cell.screenshot(path=SCREENSHOTS / "checker_right.png")
+        # the three solutions of the lesson are hidden behind a button (their code is in the package, not
+        # the notebook); the translation's checker verdict shows, and a press reveals its code
+        solutions = page.locator(".diffaug-solution")
+        expect(solutions).to_have_count(3)
+        expect(page.locator(".jp-Notebook", has_text="def solution_translation")).to_have_count(0)
+        shown = page.locator(".jp-CodeCell", has_text='solution("00-translation")').first
+        shown.scroll_into_view_if_needed()
+        expect(shown.locator(".jp-OutputArea")).to_contain_text("correct: translation matches")
+        shown.locator("button.diffaug-solution-show").click()
+        expect(shown.locator(".diffaug-solution-code")).to_contain_text("def solution_translation(x, shift_h, shift_w):")
+        shown.screenshot(path=SCREENSHOTS / "solution_revealed.png")
 
-            # 3. The formulas on one screen: the package's source beside a picture of each op.
-            formulas = page.locator("table.diffaug-formulas")
-            expect(formulas.locator("tr.diffaug-formula")).to_have_count(5)
-            expect(formulas).to_contain_text("def translation(x: Tensor, shift_h: Tensor, shift_w: Tensor)")
-            formulas.scroll_into_view_if_needed()
-            formulas.screenshot(path=SCREENSHOTS / "formulas.png")
-            assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
-                                has_text="Error").count() == 0
-        finally:
-            browser.close()
+        # 3. The formulas on one screen: the package's source beside a picture of each op.
+        formulas = page.locator("table.diffaug-formulas")
+        expect(formulas.locator("tr.diffaug-formula")).to_have_count(5)
+        expect(formulas).to_contain_text("def translation(x: Tensor, shift_h: Tensor, shift_w: Tensor)")
+        formulas.scroll_into_view_if_needed()
+        formulas.screenshot(path=SCREENSHOTS / "formulas.png")
+        assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                            has_text="Error").count() == 0
 
 
 RIGHT_NOVELTY = """def novelty(samples, train_images):
@@ -348,48 +345,36 @@ check_novelty(novelty);"""
 def test_lesson_08_shows_every_seed_from_the_reference_without_training_and_checks_an_exercise(lab):
     """Lesson 08 in its CPU preset with SEEDS = 0: the FID table and the sample grid of every seed come from
     the shipped reference (no run is trained), the copy-check exercise is judged, a prediction answered."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    expect.set_options(timeout=30_000)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(60_000)
-            page.goto(lab["url"])
-            page.locator(".jp-Notebook .jp-Cell").first.wait_for()
-            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(1, timeout=60_000)
-            _run_all_cells(page)
+    with _notebook_page(lab) as page:
 
-            # the sample grids of every seed, drawn from the reference
-            grid = page.locator(".jp-CodeCell", has_text="ev.show_samples()").first
-            expect(grid.locator(".jp-OutputArea-output img")).to_have_count(2, timeout=180_000)  # training faces, runs
-            grid.scroll_into_view_if_needed()
-            grid.screenshot(path=SCREENSHOTS / "lesson08_samples_from_reference.png")
-            table = page.locator(".jp-CodeCell", has_text='ev.table(("fid", "best_fid", "kid"))').first
-            expect(table.locator(".jp-OutputArea")).to_contain_text("DiffAugment's FID below the baseline's: in")
-            assert not (lab["home"] / "runs").exists() or not any((lab["home"] / "runs").iterdir()), "a run trained"
+        # the sample grids of every seed, drawn from the reference
+        grid = page.locator(".jp-CodeCell", has_text="ev.show_samples()").first
+        expect(grid.locator(".jp-OutputArea-output img")).to_have_count(2, timeout=180_000)  # training faces, runs
+        grid.scroll_into_view_if_needed()
+        grid.screenshot(path=SCREENSHOTS / "lesson08_samples_from_reference.png")
+        table = page.locator(".jp-CodeCell", has_text='ev.table(("fid", "best_fid", "kid"))').first
+        expect(table.locator(".jp-OutputArea")).to_contain_text("DiffAugment's FID below the baseline's: in")
+        assert not (lab["home"] / "runs").exists() or not any((lab["home"] / "runs").iterdir()), "a run trained"
 
-            # the prediction: answer hidden until a choice is checked
-            question = page.locator(".diffaug-predict").first
-            question.scroll_into_view_if_needed()
-            feedback = question.locator(".diffaug-predict-feedback")
-            expect(feedback).not_to_contain_text("FID compares the statistics")
-            question.locator("label", has_text="C. very high").locator("input").check()
-            question.locator("button.diffaug-predict-check").click()
-            expect(feedback).to_contain_text("the answer is A. about 0")
-            expect(feedback).to_contain_text("FID compares the statistics")
+        # the prediction: answer hidden until a choice is checked
+        question = page.locator(".diffaug-predict").first
+        question.scroll_into_view_if_needed()
+        feedback = question.locator(".diffaug-predict-feedback")
+        expect(feedback).not_to_contain_text("FID compares the statistics")
+        question.locator("label", has_text="C. very high").locator("input").check()
+        question.locator("button.diffaug-predict-check").click()
+        expect(feedback).to_contain_text("the answer is A. about 0")
+        expect(feedback).to_contain_text("FID compares the statistics")
 
-            # the exercise: "not written yet", then a right copy check
-            cell = page.locator(".jp-CodeCell", has_text="def novelty(samples, train_images):").first
-            cell.scroll_into_view_if_needed()
-            output = cell.locator(".jp-OutputArea")
-            expect(output).to_contain_text("not written yet?")
-            _run_cell_with(page, cell, RIGHT_NOVELTY)
-            expect(output).to_contain_text("correct: copies score 0")
-            cell.screenshot(path=SCREENSHOTS / "lesson08_checker_right.png")
-            assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
-                                has_text="Error").count() == 0
-        finally:
-            browser.close()
+        # the exercise: "not written yet", then a right copy check
+        cell = page.locator(".jp-CodeCell", has_text="def novelty(samples, train_images):").first
+        cell.scroll_into_view_if_needed()
+        output = cell.locator(".jp-OutputArea")
+        expect(output).to_contain_text("not written yet?")
+        _run_cell_with(page, cell, RIGHT_NOVELTY)
+        expect(output).to_contain_text("correct: copies score 0")
+        cell.screenshot(path=SCREENSHOTS / "lesson08_checker_right.png")
+        assert page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                            has_text="Error").count() == 0
