@@ -135,11 +135,23 @@ def _changes(locator, attribute: str, before: str | None, timeout: float = 20.0)
     raise AssertionError(f"{attribute} of {locator} did not change within {timeout:.0f} s")
 
 
-def _run_all_cells(page, timeout: float = 60.0) -> None:
+def _accept_kernel_choice(page) -> bool:
+    """On a loaded machine JupyterLab may open the notebook before it knows its kernels and ask "Select
+    Kernel"; accept its proposal (the notebook's own python3), as a user would. True if it asked."""
+    dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+    if not dialog.is_visible():
+        return False
+    dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+    dialog.wait_for(state="hidden", timeout=15_000)
+    return True
+
+
+def _run_all_cells(page, timeout: float = 90.0) -> None:
     """Run > Run All Cells, retried until the first code cell has run (the menu item is disabled
     until the notebook panel is ready)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        _accept_kernel_choice(page)
         page.locator(".jp-Notebook .jp-Cell").first.click()
         page.locator(".lm-MenuBar-item", has_text="Run").first.click()
         item = page.locator(".lm-Menu-item[data-command='runmenu:run-all']")
@@ -147,9 +159,12 @@ def _run_all_cells(page, timeout: float = 60.0) -> None:
             item.click()
             try:
                 page.locator(".jp-InputPrompt", has_text="[1]").wait_for(timeout=15_000)
-                return
             except Exception:  # Playwright's TimeoutError: try the menu again
                 pass
+            else:
+                time.sleep(1)
+                if not _accept_kernel_choice(page):  # asked after Run All: the cells did not run, run them again
+                    return
         page.keyboard.press("Escape")
         time.sleep(1)
     raise AssertionError("Run > Run All Cells did not run the notebook")
