@@ -27,14 +27,13 @@ DEFAULT_REFERENCE_SEEDS = 3
 SHIPPED_SHORT: dict[tuple[str, str], int] = {
     ("01", "100%"): 2, ("01", "20%"): 2,
     **{("02", f"reals only: {policy}"): 1 for policy in ("color", "translation", "cutout", "flip")},
-    ("03", "D only"): 0, ("04", "reals_only"): 0, ("04", "d_only"): 0,
     **{("04-sweep", f"{label} x{strength:g}"): 0 for label in ("T on reals only", "T in D step only")
-       for strength in (0.5, 1, 2)},
+       for strength in (0.5, 2)},
     ("04-sweep", "DiffAugment x2"): 0,
     ("05", "color"): 1, ("05", "cutout"): 1,
     ("06", "DiffAugment + ADA (p adapts)"): 0,
     ("06-rot90", "rot90, p = 1"): 1, ("06-rot90", "rot90, p = 0.3"): 1,
-    ("07", "baseline (no T)"): 0, ("07", "DiffAugment"): 0,
+    ("07", "baseline (no T)"): 1, ("07", "DiffAugment"): 1,
 }
 
 
