@@ -175,7 +175,7 @@ def test_the_shipped_reference_covers_every_lesson_at_its_seeds():
             if count:
                 assert reference.measures(config), f"lesson {lesson}: {name} has no sample measures"
     assert set(SHIPPED_SHORT) <= {(lesson, name) for lesson in LESSONS for name in lesson_configs(lesson, "cpu")}
-    assert REFERENCE_FILE.stat().st_size < 1_000_000
+    assert REFERENCE_FILE.stat().st_size < 1_500_000  # ~130 runs, 16 evaluations and 16 samples each: ~9 KB a run
 
 
 def test_a_missing_or_foreign_reference_file_names_the_command(tmp_path):
