@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from .evidence import Evidence, Table, gather
 from .experiments import STRATEGY_LABELS, SWEEP_STRENGTHS
-from .lessons import lesson_configs, sweep_label
+from .lessons import SHIPPED_SHORT, lesson_configs, reference_seeds, sweep_label
 from .recipe import chosen
 from .reference import REFERENCE_COMMAND, SUMMARY_LAST, Reference
 from .train import STRATEGIES
@@ -228,4 +228,9 @@ def results_markdown(reference: Reference | None = None) -> str:
         "- novelty (samples' distance to the nearest training face over the training faces' own spacing; well "
         "below 1: copies): " + "; ".join(f"{name} {faces.measure_spread(name, 'novelty')}" for name in faces.configs),
     ]
+    if SHIPPED_SHORT:
+        short = "; ".join(f"lesson {lesson} {name}: {count} of {reference_seeds(lesson)}"
+                          for (lesson, name), count in sorted(SHIPPED_SHORT.items()))
+        out += ["", f"Runs the shipped reference holds fewer seeds of than their lesson asks (`lessons.SHIPPED_SHORT`; "
+                    f"the lessons print the seeds behind every row, and `{REFERENCE_COMMAND}` trains the rest): {short}."]
     return "\n".join(out)
