@@ -31,8 +31,6 @@ SHIPPED_SHORT: dict[tuple[str, str], int] = {
     ('02', 'reals only: translation'): 1,
     ('02', 'reals only: cutout'): 1,
     ('02', 'reals only: flip'): 1,
-    ('04-sweep', 'T on reals only x0.5'): 2,
-    ('04-sweep', 'T on reals only x2'): 0,
     ('05', 'color'): 1,
     ('05', 'cutout'): 1,
     ('06-rot90', 'rot90, p = 1'): 1,
