@@ -591,7 +591,7 @@ def plot_sweep(evidence: Evidence, ax: Any, key: str = "fid", strategies: Sequen
             means.append(sum(values) / len(values))
             ax.plot([strength] * len(values), values, "o", color=color, ms=4, alpha=0.6)
         ax.plot(strengths, means, "-", color=color, lw=2, label=f"{STRATEGY_LABELS[strategy]} (mean over seeds)")
-    ax.set_xlabel("strength of T (1 = the paper's policy; 0 = no T, the baseline)")
+    ax.set_xlabel("strength of T (1 = the lessons' T as chosen; 0 = no T, the baseline)")
     ax.set_ylabel(ylabel)
     ax.set_xticks(strengths)
     ax.grid(alpha=0.3)
