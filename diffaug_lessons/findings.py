@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from .evidence import Evidence, Table, gather
 from .experiments import STRATEGY_LABELS, SWEEP_STRENGTHS
 from .lessons import SHIPPED_SHORT, lesson_configs, reference_seeds, sweep_label
-from .recipe import chosen
+from .recipe import CHOSEN, chosen
 from .reference import REFERENCE_COMMAND, SUMMARY_LAST, Reference
 from .train import STRATEGIES
 
@@ -212,8 +212,10 @@ def results_markdown(reference: Reference | None = None) -> str:
         "",
         *_lines(sweep_findings(sweep)),
         "",
-        f"**Class-conditional BigGAN miniature** (lesson 07): 100 digits, the conditional study's choice, "
-        f"{chosen('conditional-digits').name} ({conditional.configs[DIFFAUGMENT].steps} iterations); "
+        "**Class-conditional BigGAN miniature** (lesson 07): 100 digits, "
+        + ("the conditional study's choice, " if CHOSEN["conditional-digits"] else
+           "the conditional study's first candidate (the study is not committed yet), ")
+        + f"{chosen('conditional-digits').name} ({conditional.configs[DIFFAUGMENT].steps} iterations); "
         f"seeds {conditional.seeds()}.",
         "",
         pair_table(conditional, ("fid", "best_fid", "kid", "d_gap"))._repr_markdown_(),
