@@ -157,7 +157,7 @@ STUDIES: dict[str, Study] = {
 CHOSEN: dict[str, str | None] = {
     "digits": "translation,cutout",
     "faces": "2500 steps, D width 64, color,translation,cutout at half strength",
-    "conditional-digits": None,
+    "conditional-digits": "2000 iterations, translation,cutout",
 }
 
 

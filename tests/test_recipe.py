@@ -186,7 +186,7 @@ def test_the_readme_shows_the_committed_study_as_summary_table_makes_it():
     from pathlib import Path
 
     readme = (Path(recipe.__file__).parents[1] / "README.md").read_text()
-    for dataset in ("digits", "faces"):
+    for dataset in ("digits", "faces", "conditional-digits"):
         assert recipe.summary_table(recipe.load_study(dataset)) in readme, dataset
 
 
