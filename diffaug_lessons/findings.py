@@ -182,6 +182,11 @@ def _lines(findings: Sequence[str]) -> list[str]:
     return [f"- {line}" for line in findings]
 
 
+def _with_length(name: str, steps: int) -> str:
+    """A candidate's name with its run length, unless the name says it already."""
+    return name if f"{steps:,} iterations" in name or f"{steps} iterations" in name else f"{name} ({steps:,} iterations)"
+
+
 def results_markdown(reference: Reference | None = None) -> str:
     """The README's section on what the lessons show, from the shipped reference, by the lessons' functions."""
     reference = reference if reference is not None else Reference.load_default()
@@ -215,7 +220,7 @@ def results_markdown(reference: Reference | None = None) -> str:
         "**Class-conditional BigGAN miniature** (lesson 07): 100 digits, "
         + ("the conditional study's choice, " if CHOSEN["conditional-digits"] else
            "the conditional study's first candidate (the study is not committed yet), ")
-        + f"{chosen('conditional-digits').name} ({conditional.configs[DIFFAUGMENT].steps} iterations); "
+        + f"{_with_length(chosen('conditional-digits').name, conditional.configs[DIFFAUGMENT].steps)}; "
         f"seeds {conditional.seeds()}.",
         "",
         pair_table(conditional, ("fid", "best_fid", "kid", "d_gap"))._repr_markdown_(),
