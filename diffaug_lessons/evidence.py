@@ -514,12 +514,20 @@ class Evidence:
         else:
             ax.set_ylim(bottom=bottom)
         if from_step is not None:
-            late = [row[key] * scale for name in names for history in self.histories[name].values()
-                    for row in history if row["step"] >= from_step]
-            if late:
-                ax.set_ylim(top=max(late) * 1.15)
+            top = self.highest(key, names, from_step)
+            if top is not None:
+                ax.set_ylim(top=top * 1.15)
         ax.grid(alpha=0.3)
         return ax
+
+    def highest(self, key: str = "fid", names: Sequence[str] | None = None, from_step: int = 0) -> float | None:
+        """The highest ``key`` (scaled as plotted) of any evaluation from ``from_step`` on, over every seed of
+        ``names`` (default: all); None where there is none. With ``from_step`` it is what :meth:`plot` sizes its
+        axis to; without, what such an axis cuts off."""
+        scale = self.scale(key)[0]
+        values = [row[key] * scale for name in (names or self.configs) for history in self.histories[name].values()
+                  for row in history if row["step"] >= from_step]
+        return max(values, default=None)
 
 
 def gather(

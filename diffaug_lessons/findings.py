@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from .evidence import Evidence, Table, gather
 from .experiments import STRATEGY_LABELS, SWEEP_STRENGTHS
 from .lessons import SHIPPED_SHORT, lesson_configs, reference_seeds, sweep_label
-from .recipe import CHOSEN, chosen
+from .recipe import CHOSEN, Candidate, chosen
 from .reference import REFERENCE_COMMAND, SUMMARY_LAST, Reference
 from .train import STRATEGIES
 
@@ -182,9 +182,10 @@ def _lines(findings: Sequence[str]) -> list[str]:
     return [f"- {line}" for line in findings]
 
 
-def _with_length(name: str, steps: int) -> str:
-    """A candidate's name with its run length, unless the name says it already."""
-    return name if f"{steps:,} iterations" in name or f"{steps} iterations" in name else f"{name} ({steps:,} iterations)"
+def _named_with_length(candidate: Candidate, steps: int) -> str:
+    """A study candidate's name, with its run length where the candidate keeps the study's (a candidate that
+    sets ``steps`` names its length itself)."""
+    return candidate.name if "steps" in candidate.training else f"{candidate.name} ({steps:,} iterations)"
 
 
 def results_markdown(reference: Reference | None = None) -> str:
@@ -220,7 +221,7 @@ def results_markdown(reference: Reference | None = None) -> str:
         "**Class-conditional BigGAN miniature** (lesson 07): 100 digits, "
         + ("the conditional study's choice, " if CHOSEN["conditional-digits"] else
            "the conditional study's first candidate (the study is not committed yet), ")
-        + f"{_with_length(chosen('conditional-digits').name, conditional.configs[DIFFAUGMENT].steps)}; "
+        + f"{_named_with_length(chosen('conditional-digits'), conditional.configs[DIFFAUGMENT].steps)}; "
         f"seeds {conditional.seeds()}.",
         "",
         pair_table(conditional, ("fid", "best_fid", "kid", "d_gap"))._repr_markdown_(),

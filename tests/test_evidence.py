@@ -154,6 +154,8 @@ def test_claims_count_the_seeds_where_they_hold():
     curves.plot(ax, "fid", real_line=False, from_step=200)
     assert ax.get_ylim() == pytest.approx((0.0, 70.0 * 1.15))  # the late rise fills the axis
     plt.close(fig)
+    assert curves.highest("fid") == 900.0 and curves.highest("fid", from_step=200) == 70.0  # cut off / sized to
+    assert curves.highest("fid", ["a"], from_step=400) is None
     faces = Evidence({"a": TrainConfig(dataset="faces")}, {"a": []}, {"a": evidence.histories["a"]},
                      {"a": evidence.sources["a"]})
     assert faces.spread("a", "kid") == "20.0 ± 10.0" and faces.scale("kid") == (1000.0, "KID × 10³")
